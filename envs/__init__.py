@@ -1,0 +1,34 @@
+"""Environments for rlprune: DMC and Gymnasium behind one ``make_env``, with perturbations."""
+
+from envs.dmc import DMCEnv, dmc_task_names
+from envs.perturb import (
+    PERTURBATIONS,
+    ActionDelay,
+    ActionNoise,
+    ObservationNoise,
+    PerturbationSpec,
+    PhysicsScale,
+    apply_perturbations,
+    mujoco_model,
+    parse_perturbations,
+)
+from envs.registry import ActionRepeat, episode_length, make_env, make_vector_env, resolve_spec
+
+__all__ = [
+    "PERTURBATIONS",
+    "ActionDelay",
+    "ActionNoise",
+    "ActionRepeat",
+    "DMCEnv",
+    "ObservationNoise",
+    "PerturbationSpec",
+    "PhysicsScale",
+    "apply_perturbations",
+    "dmc_task_names",
+    "episode_length",
+    "make_env",
+    "make_vector_env",
+    "mujoco_model",
+    "parse_perturbations",
+    "resolve_spec",
+]

@@ -1,0 +1,122 @@
+"""MPPI planning in latent space, batched over environments (TD-MPC2 Sec. 3.3).
+
+One ``plan`` call refines action sequences for N environments at once: the N x S
+candidate trajectories run through the world model as one batch, which is what makes
+batched closed-loop evaluation cheap. All randomness comes from the planner's own
+``torch.Generator``, so a seed reproduces every action.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tdmpc2.config import PlannerConfig
+from tdmpc2.world_model import WorldModel
+
+__all__ = ["MPPIPlanner"]
+
+
+class MPPIPlanner:
+    """Model predictive path integral control with a policy prior and warm starts.
+
+    Args:
+        model: the world model to plan with.
+        cfg: planner settings.
+        discount: return discount used in value estimates.
+        seed: seed of the planner's generator.
+    """
+
+    def __init__(self, model: WorldModel, cfg: PlannerConfig, discount: float, seed: int = 0):
+        self.model, self.cfg, self.discount = model, cfg, discount
+        self.generator = torch.Generator().manual_seed(seed)
+        self._prev_mean: torch.Tensor | None = None
+
+    def reseed(self, seed: int) -> None:
+        """Restarts the random stream (common random numbers across candidates)."""
+        self.generator.manual_seed(seed)
+        self._prev_mean = None
+
+    def _randn(self, *shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=self.generator)
+
+    def _q_pair(self) -> torch.Tensor:
+        return torch.randperm(self.model.cfg.num_q, generator=self.generator)[:2]
+
+    @torch.no_grad()
+    def estimate_value(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Discounted model return of action sequences plus a terminal Q value.
+
+        Args:
+            z: latents [B, L].
+            actions: [H, B, A].
+
+        Returns:
+            values [B, 1].
+        """
+        value = torch.zeros(z.shape[0], 1)
+        weight = 1.0
+        for action in actions:
+            reward = self.model.two_hot.decode(self.model.reward_logits(z, action))
+            z = self.model.next(z, action)
+            value = value + weight * reward
+            weight *= self.discount
+        terminal, _, _ = self.model.policy(z, self._randn(z.shape[0], self.model.cfg.action_dim))
+        return value + weight * self.model.q_value(z, terminal, self._q_pair(), "avg")
+
+    @torch.no_grad()
+    def _policy_trajectories(self, z: torch.Tensor) -> torch.Tensor:
+        """Roll the policy prior through the model: [H, N * P, A] for N latents."""
+        cfg = self.cfg
+        z = z.repeat_interleave(cfg.num_pi_trajs, dim=0)
+        out = []
+        for t in range(cfg.horizon):
+            action, _, _ = self.model.policy(z, self._randn(z.shape[0], self.model.cfg.action_dim))
+            out.append(action)
+            if t < cfg.horizon - 1:
+                z = self.model.next(z, action)
+        return torch.stack(out)
+
+    @torch.no_grad()
+    def plan(self, z: torch.Tensor, first_step: torch.Tensor, eval_mode: bool = True) -> torch.Tensor:
+        """Actions [N, A] for latents [N, L].
+
+        Args:
+            z: current latents of N environments.
+            first_step: bool [N], True where an episode just started (no warm start).
+            eval_mode: False adds exploration noise of the final sampling std.
+        """
+        cfg, n = self.cfg, z.shape[0]
+        h, s, p, k = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
+        a_dim = self.model.cfg.action_dim
+        actions = torch.empty(h, n, s, a_dim)
+        if p:
+            actions[:, :, :p] = self._policy_trajectories(z).reshape(h, n, p, a_dim)
+
+        mean = torch.zeros(h, n, a_dim)
+        if self._prev_mean is not None and self._prev_mean.shape[1] == n:
+            warm = ~first_step.bool()
+            mean[:-1, warm] = self._prev_mean[1:, warm]
+        std = torch.full((h, n, a_dim), cfg.max_std)
+        z_rep = z.repeat_interleave(s, dim=0)
+
+        for _ in range(cfg.iterations):
+            noise = self._randn(h, n, s - p, a_dim)
+            actions[:, :, p:] = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
+            value = self.estimate_value(z_rep, actions.reshape(h, n * s, a_dim)).reshape(n, s)
+            value = torch.nan_to_num(value, nan=-torch.inf)
+            elite_value, elite_idx = value.topk(k, dim=1)
+            index = elite_idx[None, :, :, None].expand(h, n, k, a_dim)
+            elites = actions.gather(2, index)  # [H, N, K, A]
+            score = torch.softmax(cfg.temperature * elite_value, dim=1)  # [N, K]
+            weight = score[None, :, :, None]
+            mean = (weight * elites).sum(2)
+            var = (weight * (elites - mean.unsqueeze(2)).pow(2)).sum(2)
+            std = var.sqrt().clamp(cfg.min_std, cfg.max_std)
+
+        choice = torch.multinomial(score, 1, generator=self.generator).squeeze(1)  # [N]
+        chosen = elites[:, torch.arange(n), choice]  # [H, N, A]
+        self._prev_mean = mean
+        action = chosen[0]
+        if not eval_mode:
+            action = (action + std[0] * self._randn(n, a_dim)).clamp(-1, 1)
+        return action
