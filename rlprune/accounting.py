@@ -1,0 +1,104 @@
+"""Parameter and FLOP accounting of an agent as a function of channels removed per group.
+
+Counts are exact for the physically pruned network: a Linear layer with ``i`` kept
+inputs and ``o`` kept outputs holds ``i*o + o`` parameters and costs ``2*i*o`` FLOPs per
+sample; a LayerNorm of ``n`` kept features holds ``2n``. Other parameterised layers are
+counted at their fixed size. FLOPs count Linear layers only (normalisation and
+activations are linear in width and small beside them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from torch import nn
+
+from rlprune.grouping import ComponentGrouper
+
+__all__ = ["CostModel", "Cost", "group_costs"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Parameters and FLOPs, in total and per component."""
+
+    params: int
+    flops: int
+    params_by_component: dict[str, int]
+    flops_by_component: dict[str, int]
+
+
+@dataclass
+class _Layer:
+    component: str
+    kind: str  # "linear", "norm" or "fixed"
+    in_features: int = 0
+    out_features: int = 0
+    bias: bool = False
+    """Linear: has a bias; LayerNorm: has a bias beside its weight."""
+    fixed_params: int = 0
+
+
+class CostModel:
+    """Computes ``Cost`` for any map ``group id -> channels removed``."""
+
+    def __init__(self, grouper: ComponentGrouper) -> None:
+        self.layers: dict[tuple[str, str], _Layer] = {}
+        self._in_groups: dict[tuple[str, str], list[str]] = {}
+        self._out_group: dict[tuple[str, str], str] = {}
+        for cname, component in grouper.components.items():
+            for name, module in component.module.named_modules():
+                key = (cname, name)
+                if isinstance(module, nn.Linear):
+                    self.layers[key] = _Layer(cname, "linear", module.in_features,
+                                              module.out_features, module.bias is not None)
+                elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
+                    self.layers[key] = _Layer(cname, "norm", out_features=module.normalized_shape[-1],
+                                              bias=module.bias is not None)
+                else:
+                    own = sum(p.numel() for p in module.parameters(recurse=False))
+                    if own:
+                        self.layers[key] = _Layer(cname, "fixed", fixed_params=own)
+        for group in grouper.groups:
+            for ref in group.layers:
+                key = (group.component, ref.name)
+                if ref.role == "in":
+                    self._in_groups.setdefault(key, []).append(group.id)
+                else:
+                    self._out_group[key] = group.id
+        self.dense = self.cost({})
+
+    def cost(self, removed: Mapping[str, int]) -> Cost:
+        params: dict[str, int] = {}
+        flops: dict[str, int] = {}
+        for key, layer in self.layers.items():
+            out_removed = removed.get(self._out_group.get(key, ""), 0)
+            in_removed = sum(removed.get(g, 0) for g in self._in_groups.get(key, []))
+            o = layer.out_features - out_removed
+            if layer.kind == "linear":
+                i = layer.in_features - in_removed
+                p, f = i * o + (o if layer.bias else 0), 2 * i * o
+            elif layer.kind == "norm":
+                p, f = o * (2 if layer.bias else 1), 0
+            else:
+                p, f = layer.fixed_params, 0
+            params[layer.component] = params.get(layer.component, 0) + p
+            flops[layer.component] = flops.get(layer.component, 0) + f
+        return Cost(sum(params.values()), sum(flops.values()), params, flops)
+
+    def sparsity(self, removed: Mapping[str, int]) -> tuple[float, float]:
+        """(parameter sparsity, FLOP sparsity) relative to the dense components."""
+        c = self.cost(removed)
+        return 1 - c.params / self.dense.params, 1 - c.flops / max(self.dense.flops, 1)
+
+
+def group_costs(grouper: ComponentGrouper) -> dict[str, dict[str, int]]:
+    """Parameters and FLOPs that removing one channel of each group (alone) saves."""
+    model = CostModel(grouper)
+    out = {}
+    for group in grouper.groups:
+        one = model.cost({group.id: 1})
+        out[group.id] = {"params": model.dense.params - one.params,
+                         "flops": model.dense.flops - one.flops}
+    return out

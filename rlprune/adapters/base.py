@@ -1,0 +1,102 @@
+"""The agent adapter contract: what the pruning toolkit may know about an agent.
+
+Search, grouping and evaluation talk to agents only through this protocol. What makes
+an agent special (which layers are protected outputs, which tensors cross components)
+is data the adapter declares, never a branch on the agent's type inside the toolkit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["AgentAdapter", "Component", "Interface"]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One separately prunable network of an agent.
+
+    Args:
+        name: component name (``"encoder"``, ``"pi"``, ``"Q0"``, ``"actor"``...).
+        module: the network; it takes a single tensor input.
+        example_input: an input batch for tracing ([1, in_features] is enough).
+        output_layers: layers whose outputs leave the component (their output width is
+            an interface width: latent, action, value bins) and are never pruned.
+    """
+
+    name: str
+    module: nn.Module
+    example_input: torch.Tensor
+    output_layers: tuple[nn.Module, ...] = ()
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A tensor that crosses components, e.g. the latent ``z`` or the action.
+
+    Args:
+        name: ``"latent"``, ``"action"``, ``"observation"``...
+        width: its size.
+        producers: components that write it.
+        consumers: components that read it.
+    """
+
+    name: str
+    width: int
+    producers: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class AgentAdapter(Protocol):
+    """An agent seen by rlprune: named components, batched acting, optional latent."""
+
+    kind: str
+    """Short agent kind (``"tdmpc2"``, ``"sb3-sac"``, ``"module"``...)."""
+    observation_space: gym.spaces.Space | None
+    """Observation space the agent was trained on (None for non-RL models)."""
+    action_space: gym.spaces.Space | None
+    """Action space the agent acts in (None for non-RL models)."""
+    interfaces: tuple[Interface, ...]
+    """Tensors that cross components; their widths are protected by default."""
+
+    def components(self) -> dict[str, Component]:
+        """The prunable networks by name."""
+        ...
+
+    def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
+        """Deterministic (eval-mode) actions [N, A] for observations [N, O]."""
+        ...
+
+    def reset(self, seed: int) -> None:
+        """Restarts any internal randomness (e.g. a planner) for common random numbers."""
+        ...
+
+    def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
+        """Inputs every component sees when the agent acts on ``obs`` and takes ``actions``.
+
+        Data-aware importance criteria and distillation read these.
+        """
+        ...
+
+    def latent(self, obs: np.ndarray) -> torch.Tensor | None:
+        """The agent's latent state for observations, or None if it has no latent space."""
+        ...
+
+    def save(self, path: str, meta: dict[str, Any] | None = None) -> None:
+        """Writes the (possibly physically pruned) agent so that ``load_agent`` reloads it."""
+        ...
+
+    def clone(self) -> AgentAdapter:
+        """An independent deep copy (physical pruning works on a copy)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able facts about the agent (kind, task, sizes)."""
+        ...

@@ -1,0 +1,111 @@
+"""Adapter for our TD-MPC2 agents: the only place the toolkit touches ``tdmpc2``."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import tdmpc2
+from rlprune.adapters.base import Component, Interface
+
+__all__ = ["TDMPC2Adapter"]
+
+
+def _hidden_widths(network: nn.Sequential) -> list[int]:
+    linears = [m for m in network if isinstance(m, nn.Linear)]
+    return [layer.out_features for layer in linears[:-1]]
+
+
+class TDMPC2Adapter:
+    """A TD-MPC2 agent as encoder, dynamics, reward, pi and one component per Q head.
+
+    Acting is MPPI planning with the agent's own planner; ``reset(seed)`` reseeds it so
+    every candidate sees the same planner noise (common random numbers).
+
+    Args:
+        agent: a loaded ``tdmpc2.TDMPC2Agent``.
+    """
+
+    kind = "tdmpc2"
+
+    def __init__(self, agent: tdmpc2.TDMPC2Agent) -> None:
+        self.agent = agent
+        cfg = agent.model.cfg
+        self.meta = dict(agent.meta)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (cfg.obs_dim,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (cfg.action_dim,), np.float32)
+        q_names = tuple(f"Q{i}" for i in range(cfg.num_q))
+        self.interfaces = (
+            Interface("observation", cfg.obs_dim, (), ("encoder",)),
+            Interface("latent", cfg.latent_dim, ("encoder", "dynamics"),
+                      ("dynamics", "reward", "pi", *q_names)),
+            Interface("action", cfg.action_dim, ("pi",), ("dynamics", "reward", *q_names)),
+        )
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> TDMPC2Adapter:
+        return cls(tdmpc2.load_agent(path))
+
+    @property
+    def task(self) -> str | None:
+        return self.meta.get("task")
+
+    @property
+    def action_repeat(self) -> int:
+        return int(self.meta.get("action_repeat", 1))
+
+    def components(self) -> dict[str, Component]:
+        cfg = self.agent.model.cfg
+        z = torch.zeros(1, cfg.latent_dim)
+        za = torch.zeros(1, cfg.latent_dim + cfg.action_dim)
+        inputs = {"encoder": torch.zeros(1, cfg.obs_dim), "pi": z}
+        out = {}
+        for name, module in self.agent.model.components().items():
+            last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+            out[name] = Component(name, module, inputs.get(name, za), (last,))
+        return out
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
+        return self.agent.act(obs, first_step, eval_mode=True)
+
+    def reset(self, seed: int) -> None:
+        self.agent.planner.reseed(seed)
+
+    @torch.no_grad()
+    def latent(self, obs: np.ndarray) -> torch.Tensor:
+        return self.agent.model.encode(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
+
+    @torch.no_grad()
+    def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        z = self.agent.model.encode(obs_t)
+        za = torch.cat([z, torch.as_tensor(np.asarray(actions), dtype=torch.float32)], -1)
+        inputs = {"encoder": obs_t, "pi": z}
+        return {name: inputs.get(name, za) for name in self.agent.model.components()}
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+        """Saves with the current (possibly pruned) widths recorded in the model config."""
+        model = self.agent.model
+        widths = {name: _hidden_widths(net) for name, net in model.components().items()}
+        cfg = model.cfg
+        dense = {name: cfg.__class__(**{**cfg.to_dict(), "hidden_widths": {}}).widths(name)
+                 for name in widths}
+        changed = {name: w for name, w in widths.items() if w != dense[name]}
+        model.cfg = cfg.__class__(**{**cfg.to_dict(), "hidden_widths": changed})
+        tdmpc2.save_agent(path, self.agent, meta={**self.meta, **(meta or {})})
+
+    def clone(self) -> TDMPC2Adapter:
+        return TDMPC2Adapter(copy.deepcopy(self.agent))
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.agent.model.cfg
+        return {"kind": self.kind, "task": self.task, "action_repeat": self.action_repeat,
+                "obs_dim": cfg.obs_dim, "action_dim": cfg.action_dim,
+                "latent_dim": cfg.latent_dim, "meta": self.meta}

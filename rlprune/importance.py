@@ -1,0 +1,189 @@
+"""Base importance of each channel of a pruning group (before soft coefficients).
+
+Criteria are torch-pruning ``Importance`` objects: ``criterion(tp_group) -> 1-D tensor``
+with one raw score per channel, so they also work inside torch-pruning's own pruners.
+Normalisation within a group happens in one place, ``rlprune.ranking``.
+
+Data-aware criteria read ``ChannelStats``: statistics of the inputs that consumer layers
+receive, measured on states the agent actually visits (closed-loop rollouts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from rlprune.grouping import ComponentGrouper
+
+__all__ = [
+    "CRITERIA",
+    "ActivationImportance",
+    "ChannelStats",
+    "GradientImportance",
+    "RandomImportance",
+    "collect_channel_stats",
+    "make_importance",
+]
+
+DATA_CRITERIA = ("activation", "activation_weight", "taylor", "fisher")
+CRITERIA = ("random", "l1", "l2", *DATA_CRITERIA)
+
+
+@dataclass
+class ChannelStats:
+    """Per consumer layer, per input channel: E|a|, E|a*g| and E[(a*g)^2].
+
+    ``a`` is the input a Linear layer receives, ``g`` the gradient of a random projection
+    ``v . f(x)`` of the component's output with respect to it (``v ~ N(0, I)`` per
+    sample). ``a*g`` is the first-order change of the output when the channel is
+    removed, so E[(a*g)^2] estimates the output Fisher information of a channel mask.
+    """
+
+    mean_abs: dict[nn.Module, torch.Tensor] = field(default_factory=dict)
+    taylor: dict[nn.Module, torch.Tensor] = field(default_factory=dict)
+    fisher: dict[nn.Module, torch.Tensor] = field(default_factory=dict)
+    samples: int = 0
+    """Largest number of input rows seen by one component."""
+
+
+def collect_channel_stats(
+    grouper: ComponentGrouper,
+    inputs: Mapping[str, torch.Tensor],
+    seed: int = 0,
+    chunk: int = 1024,
+) -> ChannelStats:
+    """Runs every grouped component on its inputs and records consumer-layer statistics.
+
+    Args:
+        grouper: the groups whose consumer layers are observed.
+        inputs: component name -> input batch (e.g. ``agent.component_inputs`` on
+            closed-loop states).
+        seed: seeds the random output projections.
+        chunk: batch size of one forward/backward pass.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    stats = ChannelStats()
+    sums: dict[str, dict[nn.Module, torch.Tensor]] = {"abs": {}, "taylor": {}, "fisher": {}}
+    for cname, component in grouper.components.items():
+        if cname not in inputs:
+            raise ValueError(f"no input batch for component {cname!r}")
+        consumers = {grouper.module(g.component, r.name) for g in grouper.groups
+                     if g.component == cname for r in g.layers if r.role == "in"}
+        captured: dict[nn.Module, torch.Tensor] = {}
+
+        def capture(module, args, _store=captured):
+            x = args[0]
+            x.retain_grad()
+            _store[module] = x
+
+        handles = [m.register_forward_pre_hook(capture) for m in consumers]
+        was_training = component.module.training
+        component.module.eval()
+        try:
+            batch = inputs[cname].detach().float()
+            for start in range(0, batch.shape[0], chunk):
+                x = batch[start:start + chunk].clone().requires_grad_(True)
+                out = component.module(x)
+                projection = torch.randn(out.shape, generator=generator)
+                component.module.zero_grad(set_to_none=True)
+                (out * projection).sum().backward()
+                for module, a in captured.items():
+                    ag = (a * a.grad).detach()
+                    for key, value in (("abs", a.detach().abs()), ("taylor", ag.abs()),
+                                       ("fisher", ag.pow(2))):
+                        flat = value.reshape(-1, value.shape[-1]).sum(0)
+                        sums[key][module] = sums[key].get(module, 0) + flat
+        finally:
+            for h in handles:
+                h.remove()
+            component.module.zero_grad(set_to_none=True)
+            component.module.train(was_training)
+        count = batch.shape[0]
+        stats.samples = max(stats.samples, count)
+        for module in consumers:
+            stats.mean_abs[module] = sums["abs"][module] / count
+            stats.taylor[module] = sums["taylor"][module] / count
+            stats.fisher[module] = sums["fisher"][module] / count
+    return stats
+
+
+def _consumer_items(group):
+    """(module, idxs, root_idxs) for each Linear of the group that reads the channels."""
+    for item in group:
+        if item.dep.handler == tp.prune_linear_in_channels:
+            yield item.dep.target.module, item.idxs, item.root_idxs
+
+
+class _StatImportance(tp.importance.Importance):
+    """Averages a per-input-channel statistic over a group's consumer layers."""
+
+    def __init__(self, table: dict[nn.Module, torch.Tensor], weighted: bool = False) -> None:
+        self.table, self.weighted = table, weighted
+
+    @torch.no_grad()
+    def __call__(self, group) -> torch.Tensor:
+        n = len(group[0].idxs)
+        total, count = torch.zeros(n), 0
+        for module, idxs, root_idxs in _consumer_items(group):
+            if module not in self.table:
+                continue
+            score = self.table[module][idxs]
+            if self.weighted:
+                score = score * module.weight[:, idxs].norm(dim=0)
+            total.scatter_add_(0, torch.as_tensor(root_idxs), score)
+            count += 1
+        if count == 0:
+            raise ValueError("no channel statistics for this group: collect them on the "
+                             "same components first (collect_channel_stats)")
+        return total / count
+
+
+class ActivationImportance(_StatImportance):
+    """Mean |activation| a channel feeds to the next layer on visited states; with
+    ``weighted=True``, times the norm of the outgoing weights that read it."""
+
+    def __init__(self, stats: ChannelStats, weighted: bool = False) -> None:
+        super().__init__(stats.mean_abs, weighted)
+
+
+class GradientImportance(_StatImportance):
+    """First-order Taylor (E|a*g|) or Fisher (E[(a*g)^2]) importance of a channel."""
+
+    def __init__(self, stats: ChannelStats, kind: str = "taylor") -> None:
+        if kind not in ("taylor", "fisher"):
+            raise ValueError(f"kind must be 'taylor' or 'fisher', got {kind!r}")
+        super().__init__(stats.taylor if kind == "taylor" else stats.fisher)
+
+
+class RandomImportance(tp.importance.Importance):
+    """Uniform random scores from a seeded generator (the random baseline)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, group) -> torch.Tensor:
+        return torch.rand(len(group[0].idxs), generator=self.generator)
+
+
+def make_importance(name: str, stats: ChannelStats | None = None, seed: int = 0):
+    """A criterion by name: random, l1, l2, activation, activation_weight, taylor, fisher.
+
+    Raises:
+        ValueError: unknown name, or a data-aware criterion without ``stats``.
+    """
+    if name not in CRITERIA:
+        raise ValueError(f"unknown importance {name!r}; choose one of {', '.join(CRITERIA)}")
+    if name in DATA_CRITERIA and stats is None:
+        raise ValueError(f"importance {name!r} needs channel statistics from visited states")
+    if name == "random":
+        return RandomImportance(seed)
+    if name in ("l1", "l2"):
+        return tp.importance.GroupMagnitudeImportance(p=1 if name == "l1" else 2,
+                                                      normalizer=None)
+    if name in ("activation", "activation_weight"):
+        return ActivationImportance(stats, weighted=name == "activation_weight")
+    return GradientImportance(stats, kind=name)

@@ -1,0 +1,115 @@
+"""Reversible channel masks that behave exactly like physical removal.
+
+Zeroing a Linear output is *not* the same as removing the channel when a LayerNorm
+follows: the zero would still enter the normalisation statistics. So masks act where
+channels are read: every consumer Linear sees its masked inputs as zero, and every
+LayerNorm in a group normalises over its kept channels only (then zeroes the rest).
+Masks may be fractional (soft masks of the gradient search): LayerNorm statistics are
+then mask-weighted, which reduces to the exact pruned computation at 0/1 masks.
+
+Hooks are installed once and read the current mask tensors, so a search changes masks
+per candidate without copying the agent; ``remove()`` restores the dense networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from rlprune.grouping import ComponentGrouper
+from rlprune.ranking import PruningPlan
+
+__all__ = ["ChannelMasks"]
+
+
+class ChannelMasks:
+    """Masks on the grouped layers of an agent's components.
+
+    Args:
+        grouper: the groups (their layers get hooks).
+    """
+
+    def __init__(self, grouper: ComponentGrouper) -> None:
+        self.grouper = grouper
+        self.masks: dict[str, torch.Tensor] = {g.id: torch.ones(g.channels)
+                                               for g in grouper.groups}
+        self._in_masks: dict[nn.Module, list] = {}
+        self._norm_masks: dict[nn.Module, list] = {}
+        for group in grouper.groups:
+            for ref in group.layers:
+                module = grouper.module(group.component, ref.name)
+                target = {"in": self._in_masks, "norm": self._norm_masks}.get(ref.role)
+                if target is not None:
+                    target.setdefault(module, []).append((group.id, torch.tensor(ref.idxs)))
+        self._handles = [m.register_forward_pre_hook(self._mask_input)
+                         for m in self._in_masks]
+        self._handles += [m.register_forward_hook(self._masked_norm)
+                          for m in self._norm_masks]
+        self._full: dict[nn.Module, torch.Tensor | None] = {}
+        self._refresh()
+
+    def set_plan(self, plan: PruningPlan) -> None:
+        """Hard 0/1 masks from a pruning plan."""
+        masks = {}
+        for group in self.grouper.groups:
+            m = torch.ones(group.channels)
+            m[list(plan.removed.get(group.id, ()))] = 0.0
+            masks[group.id] = m
+        self.set_masks(masks)
+
+    def set_masks(self, masks: Mapping[str, torch.Tensor]) -> None:
+        """Per-group channel masks in [0, 1] (missing groups: all ones)."""
+        for gid in masks:
+            if gid not in self.masks:
+                raise ValueError(f"unknown group {gid!r}")
+        self.masks = {g.id: masks.get(g.id, torch.ones(g.channels)) for g in self.grouper.groups}
+        self._refresh()
+
+    def clear(self) -> None:
+        self.set_masks({})
+
+    def _refresh(self) -> None:
+        """Per layer full-width masks; None where a layer is untouched (exact dense path)."""
+        for table, width_of in ((self._in_masks, lambda m: m.in_features),
+                                (self._norm_masks, lambda m: m.normalized_shape[-1])):
+            for module, parts in table.items():
+                full = torch.ones(width_of(module))
+                for gid, idxs in parts:
+                    full = full.index_put((idxs,), self.masks[gid])
+                dense = all(bool((self.masks[gid] == 1).all()) for gid, _ in parts)
+                self._full[module] = None if dense else full
+
+    def _mask_input(self, module: nn.Module, args):
+        mask = self._full[module]
+        if mask is None:
+            return None
+        return (args[0] * mask,) + tuple(args[1:])
+
+    def _masked_norm(self, module: nn.LayerNorm, args, output):
+        mask = self._full[module]
+        if mask is None:
+            return None
+        x = args[0]
+        weight = mask / mask.sum()
+        mean = (x * weight).sum(-1, keepdim=True)
+        var = ((x - mean).pow(2) * weight).sum(-1, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + module.eps)
+        if module.elementwise_affine:
+            y = y * module.weight
+            if module.bias is not None:
+                y = y + module.bias
+        return y * mask
+
+    def remove(self) -> None:
+        """Removes all hooks: the networks are dense again."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> ChannelMasks:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()

@@ -1,0 +1,192 @@
+"""Soft coefficients -> one global channel ranking -> a plan that meets |s - rho| <= eps.
+
+arXiv 2507.14882, step 2: every group ``g`` has a coefficient ``c_g``; a channel's score
+is ``c_g`` times its base importance. Our choice (the paper's exact equation is not
+public): the coefficient scales the importance *normalised to mean 1 within its group*,
+as torch-pruning's own global pruner does by default. So all ``c_g = 1`` is exactly
+torch-pruning's global magnitude pruning, and ``c_g = 2`` reads "channels of g count
+twice as much as those of an average group".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from rlprune.accounting import Cost, CostModel
+from rlprune.grouping import ComponentGrouper
+
+__all__ = ["ChannelRanking", "Coefficients", "InfeasibleTarget", "PruningPlan"]
+
+
+class InfeasibleTarget(ValueError):
+    """The requested sparsity cannot be met with the protected structure and granularity."""
+
+
+class Coefficients:
+    """One soft coefficient per group, as a tensor aligned with ``grouper.groups``.
+
+    The tensor may require grad (gradient search); ``as_dict`` gives ``{group id: c}``.
+    """
+
+    def __init__(self, group_ids: list[str], values: torch.Tensor | None = None) -> None:
+        self.group_ids = list(group_ids)
+        self.values = torch.ones(len(group_ids)) if values is None else values
+        if self.values.shape != (len(group_ids),):
+            raise ValueError(f"need {len(group_ids)} coefficients, got shape "
+                             f"{tuple(self.values.shape)}")
+        if not torch.all(torch.isfinite(self.values.detach())) or (self.values < 0).any():
+            raise ValueError("coefficients must be finite and >= 0")
+
+    @classmethod
+    def from_dict(cls, group_ids: list[str], mapping: Mapping[str, float],
+                  default: float = 1.0) -> Coefficients:
+        unknown = set(mapping) - set(group_ids)
+        if unknown:
+            raise ValueError(f"coefficients for unknown groups {sorted(unknown)}")
+        return cls(group_ids, torch.tensor([float(mapping.get(g, default)) for g in group_ids]))
+
+    def as_dict(self) -> dict[str, float]:
+        return {g: float(v) for g, v in zip(self.group_ids, self.values.detach())}
+
+
+@dataclass(frozen=True)
+class PruningPlan:
+    """Which channels of which group go, and what that saves.
+
+    Args:
+        removed: group id -> sorted channel indices (root layer outputs) to remove.
+        sparsity: achieved parameter sparsity of the chosen components.
+        flop_sparsity: achieved FLOP sparsity.
+        cost: remaining parameters and FLOPs, total and per component.
+        dense: the dense cost.
+    """
+
+    removed: dict[str, tuple[int, ...]]
+    sparsity: float
+    flop_sparsity: float
+    cost: Cost
+    dense: Cost
+
+    def component_sparsity(self) -> dict[str, float]:
+        return {c: 1 - self.cost.params_by_component[c] / n
+                for c, n in self.dense.params_by_component.items()}
+
+    def to_dict(self) -> dict:
+        return {"removed": {g: list(i) for g, i in self.removed.items()},
+                "sparsity": self.sparsity, "flop_sparsity": self.flop_sparsity,
+                "params": self.cost.params, "dense_params": self.dense.params,
+                "flops": self.cost.flops, "dense_flops": self.dense.flops,
+                "component_sparsity": self.component_sparsity()}
+
+
+class ChannelRanking:
+    """Ranks all channels of all groups globally and cuts at a target sparsity.
+
+    Args:
+        grouper: the groups.
+        importance: group id -> raw per-channel importance.
+        normalize: ``"mean"`` (default, see module doc) or ``None`` for raw scores.
+        round_to: kept channels of each group are a multiple of this (1: no rounding);
+            odd widths can run slower than dense ones on real runtimes.
+        min_channels: channels each group keeps at least (a layer never vanishes).
+    """
+
+    def __init__(self, grouper: ComponentGrouper, importance: Mapping[str, torch.Tensor],
+                 normalize: str | None = "mean", round_to: int = 1,
+                 min_channels: int = 1) -> None:
+        if normalize not in ("mean", None):
+            raise ValueError(f"normalize must be 'mean' or None, got {normalize!r}")
+        if round_to < 1 or min_channels < 1:
+            raise ValueError("round_to and min_channels must be >= 1")
+        self.grouper, self.round_to, self.min_channels = grouper, round_to, min_channels
+        self.costs = CostModel(grouper)
+        self.group_ids = [g.id for g in grouper.groups]
+        self.channels = {g.id: g.channels for g in grouper.groups}
+        self.importance = {}
+        for g in grouper.groups:
+            imp = torch.as_tensor(importance[g.id], dtype=torch.float64).detach()
+            if imp.shape != (g.channels,) or not torch.all(torch.isfinite(imp)):
+                raise ValueError(f"importance of {g.id} must be {g.channels} finite numbers")
+            if normalize == "mean":
+                imp = imp / imp.mean().clamp(min=1e-12)
+            self.importance[g.id] = imp
+
+    def scores(self, coefficients: Coefficients) -> dict[str, torch.Tensor]:
+        """c_g * importance for every channel (differentiable in the coefficients)."""
+        return {g: c * self.importance[g].to(c.dtype)
+                for g, c in zip(self.group_ids, coefficients.values)}
+
+    def _order(self, coefficients: Coefficients) -> list[tuple[str, int]]:
+        """Removable channels, lowest score first; ties broken by group then channel."""
+        entries = []
+        for gi, (gid, score) in enumerate(self.scores(coefficients).items()):
+            score = score.detach().double()
+            keep = torch.argsort(score, descending=True, stable=True)[: self.min_channels]
+            removable = torch.ones(len(score), dtype=torch.bool)
+            removable[keep] = False
+            entries += [(float(score[i]), gi, int(i)) for i in torch.nonzero(removable)[:, 0]]
+        entries.sort()
+        return [(self.group_ids[gi], ch) for _, gi, ch in entries]
+
+    def _removed_counts(self, order: list[tuple[str, int]], k: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for gid, _ in order[:k]:
+            counts[gid] = counts.get(gid, 0) + 1
+        if self.round_to > 1:
+            for gid, n in counts.items():
+                total = self.channels[gid]
+                kept = min(total, math.ceil((total - n) / self.round_to) * self.round_to)
+                counts[gid] = total - kept
+        return counts
+
+    def plan(self, coefficients: Coefficients, rho: float, eps: float) -> PruningPlan:
+        """The plan whose parameter sparsity is closest to ``rho``, within ``eps``.
+
+        Raises:
+            ValueError: rho or eps out of range.
+            InfeasibleTarget: no cut lands within eps; the message names what is reachable.
+        """
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"sparsity rho must be in [0, 1), got {rho}")
+        if not 0.0 <= eps < 1.0:
+            raise ValueError(f"tolerance eps must be in [0, 1), got {eps}")
+        order = self._order(coefficients)
+
+        def sparsity(k: int) -> float:
+            return self.costs.sparsity(self._removed_counts(order, k))[0]
+
+        lo, hi = 0, len(order)  # smallest k with sparsity(k) >= rho (monotone in k)
+        max_s = sparsity(hi)
+        if max_s < rho - eps:
+            raise InfeasibleTarget(
+                f"sparsity {rho:.3f} +- {eps:.3f} is out of reach: the protected "
+                f"structure (interface widths, {self.min_channels} channel(s) kept per "
+                f"group) allows at most {max_s:.3f}")
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if sparsity(mid) >= rho:
+                hi = mid
+            else:
+                lo = mid + 1
+        candidates = [k for k in (lo - 1, lo) if 0 <= k <= len(order)]
+        best = min(candidates, key=lambda k: abs(sparsity(k) - rho))
+        achieved = sparsity(best)
+        if abs(achieved - rho) > eps:
+            near = sorted({round(sparsity(k), 4) for k in candidates})
+            raise InfeasibleTarget(
+                f"no cut lands within {eps} of sparsity {rho}: the nearest reachable "
+                f"sparsities are {near}; widen eps or lower round_to")
+        counts = self._removed_counts(order, best)
+        scores = self.scores(coefficients)
+        removed = {}
+        for gid, n in counts.items():
+            if n:
+                lowest = torch.argsort(scores[gid].detach(), stable=True)[:n]
+                removed[gid] = tuple(sorted(int(i) for i in lowest))
+        cost = self.costs.cost(counts)
+        param_s, flop_s = self.costs.sparsity(counts)
+        return PruningPlan(removed, param_s, flop_s, cost, self.costs.dense)
