@@ -13,6 +13,7 @@ from envs.perturb import (
     parse_perturbations,
 )
 from envs.registry import ActionRepeat, episode_length, make_env, make_vector_env, resolve_spec
+from envs.rollout import EpisodeBatch, run_episodes
 
 __all__ = [
     "PERTURBATIONS",
@@ -20,6 +21,7 @@ __all__ = [
     "ActionNoise",
     "ActionRepeat",
     "DMCEnv",
+    "EpisodeBatch",
     "ObservationNoise",
     "PerturbationSpec",
     "PhysicsScale",
@@ -31,4 +33,5 @@ __all__ = [
     "mujoco_model",
     "parse_perturbations",
     "resolve_spec",
+    "run_episodes",
 ]

@@ -54,7 +54,8 @@ class CostModel:
                     self.layers[key] = _Layer(cname, "linear", module.in_features,
                                               module.out_features, module.bias is not None)
                 elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
-                    self.layers[key] = _Layer(cname, "norm", out_features=module.normalized_shape[-1],
+                    width = module.normalized_shape[-1]
+                    self.layers[key] = _Layer(cname, "norm", out_features=width,
                                               bias=module.bias is not None)
                 else:
                     own = sum(p.numel() for p in module.parameters(recurse=False))

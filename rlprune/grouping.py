@@ -77,7 +77,7 @@ class ComponentGrouper:
         self.components: dict[str, Component] = {n: available[n] for n in names}
         self.graphs: dict[str, tp.DependencyGraph] = {}
         self.groups: list[PruningGroup] = []
-        for name, component in self.components.items():
+        for component in self.components.values():
             self.groups.extend(self._component_groups(component))
         if not self.groups:
             raise ValueError(f"components {names} have no prunable hidden layers "

@@ -123,7 +123,7 @@ class ChannelRanking:
     def _order(self, coefficients: Coefficients) -> list[tuple[str, int]]:
         """Removable channels, lowest score first; ties broken by group then channel."""
         entries = []
-        for gi, (gid, score) in enumerate(self.scores(coefficients).items()):
+        for gi, score in enumerate(self.scores(coefficients).values()):
             score = score.detach().double()
             keep = torch.argsort(score, descending=True, stable=True)[: self.min_channels]
             removable = torch.ones(len(score), dtype=torch.bool)

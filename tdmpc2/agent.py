@@ -89,6 +89,11 @@ class TDMPC2Agent:
             ], lr=train_cfg.lr, capturable=False)
             self.pi_optim = torch.optim.Adam(m.pi.parameters(), lr=train_cfg.lr, eps=1e-5)
 
+    def set_planner(self, cfg: PlannerConfig, seed: int = 0) -> None:
+        """Acts through a planner with other settings from now on (saved with the agent)."""
+        self.planner_cfg = cfg
+        self.planner = MPPIPlanner(self.model, cfg, self.discount, seed=seed)
+
     @torch.no_grad()
     def act(
         self,

@@ -26,18 +26,11 @@ def evaluate_returns(
     """Returns of ``episodes`` episodes run in lockstep, env ``i`` reset with ``seed + i``."""
     planner = planner or agent.planner
     vec = envs.make_vector_env(task, episodes, action_repeat=action_repeat)
+    planner.reseed(seed)
     try:
-        obs, _ = vec.reset(seed=[seed + i for i in range(episodes)])
-        planner.reseed(seed)
-        returns = np.zeros(episodes)
-        done = np.zeros(episodes, dtype=bool)
-        first = np.ones(episodes, dtype=bool)
-        while not done.all():
-            action = agent.act(obs, first_step=first, eval_mode=True, planner=planner)
-            obs, reward, terminated, truncated, _ = vec.step(action)
-            returns += np.where(done, 0.0, reward)
-            done |= terminated | truncated
-            first[:] = False
-        return returns
+        batch = envs.run_episodes(
+            vec, lambda obs, first: agent.act(obs, first, eval_mode=True, planner=planner),
+            [seed + i for i in range(episodes)])
     finally:
         vec.close()
+    return batch.returns

@@ -77,7 +77,9 @@ class MPPIPlanner:
         return torch.stack(out)
 
     @torch.no_grad()
-    def plan(self, z: torch.Tensor, first_step: torch.Tensor, eval_mode: bool = True) -> torch.Tensor:
+    def plan(
+        self, z: torch.Tensor, first_step: torch.Tensor, eval_mode: bool = True
+    ) -> torch.Tensor:
         """Actions [N, A] for latents [N, L].
 
         Args:

@@ -9,6 +9,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Tests run in parallel workers (pytest -n 2 on 2 cores): one intra-op thread each, or
+# the workers' thread pools fight over the cores and everything slows down manyfold.
+torch.set_num_threads(1)
 
 
 def rollout(env, seed: int, actions: np.ndarray):

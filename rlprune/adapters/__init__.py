@@ -1,0 +1,53 @@
+"""Agent adapters and ``load_agent``: the toolkit's only view of an agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from rlprune.adapters.base import AgentAdapter, Component, Interface
+from rlprune.adapters.module import ModuleAdapter
+from rlprune.adapters.tdmpc2 import TDMPC2Adapter
+
+__all__ = ["AgentAdapter", "Component", "Interface", "ModuleAdapter", "TDMPC2Adapter",
+           "load_agent", "shipped_checkpoint"]
+
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """Path of a checkpoint shipped in ``checkpoints/`` by short name (``cartpole-swingup``)."""
+    path = CHECKPOINT_DIR / f"{name}.pt"
+    if not path.is_file():
+        known = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+        raise FileNotFoundError(f"no shipped checkpoint named {name!r}; shipped: {known}")
+    return path
+
+
+def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) -> AgentAdapter:
+    """Wraps an agent for pruning, detecting its kind.
+
+    Args:
+        source: a tdmpc2 checkpoint path, a shipped checkpoint name, an existing adapter,
+            or an ``nn.Module`` (then pass ``example_inputs=`` and optionally
+            ``output_layers=``/``policy=`` for ``ModuleAdapter``).
+
+    Raises:
+        FileNotFoundError: no such file or shipped name.
+        ValueError: the file is of no format rlprune reads.
+    """
+    if isinstance(source, AgentAdapter) and not isinstance(source, nn.Module):
+        return source
+    if isinstance(source, nn.Module):
+        if "example_inputs" not in module_options:
+            raise TypeError("load_agent(module) needs example_inputs=... for tracing")
+        return ModuleAdapter(source, **module_options)
+    path = Path(source)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        path = shipped_checkpoint(str(source))
+    if not path.is_file():
+        raise FileNotFoundError(f"no agent file at {path}")
+    if path.suffix == ".pt":
+        return TDMPC2Adapter.from_path(path)
+    raise ValueError(f"{path}: unknown agent format (expected a tdmpc2 .pt checkpoint)")

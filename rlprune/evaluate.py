@@ -1,0 +1,141 @@
+"""Closed-loop evaluation: seeded, batched episode returns of any agent adapter.
+
+Episode return is the objective of the coefficient search, so evaluation cost is search
+cost. All N episodes run in lockstep through a vector env with one batched ``act`` per
+step. Every candidate sees the same env seeds and the same planner noise seed (common
+random numbers), so differences between candidates are not noise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+import envs
+from rlprune.adapters.base import AgentAdapter
+
+__all__ = ["ClosedLoopEvaluator", "EvalResult", "StateRecorder"]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-episode outcome of one evaluation, with summary statistics as properties."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    seeds: tuple[int, ...]
+    failed: np.ndarray
+    """Episodes ended by a non-finite action or reward (scored as failed)."""
+    env_steps: int
+    """Environment steps simulated, summed over episodes (agent steps x action repeat)."""
+    wall_time: float
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns, ddof=1)) if len(self.returns) > 1 else 0.0
+
+    @property
+    def ci95(self) -> float:
+        """Half-width of the Student-t 95% confidence interval of the mean."""
+        n = len(self.returns)
+        if n < 2:
+            return float("inf")
+        return float(scipy_stats.t.ppf(0.975, n - 1) * self.std / np.sqrt(n))
+
+    @property
+    def any_failed(self) -> bool:
+        return bool(self.failed.any())
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "ci95": self.ci95,
+                "returns": self.returns.tolist(), "lengths": self.lengths.tolist(),
+                "seeds": list(self.seeds), "failed": self.failed.tolist(),
+                "env_steps": self.env_steps, "wall_time": self.wall_time}
+
+
+@dataclass
+class StateRecorder:
+    """Collects (observation, action) pairs of active episodes during an evaluation."""
+
+    observations: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+
+    def __call__(self, obs: np.ndarray, actions: np.ndarray, active: np.ndarray) -> None:
+        self.observations.append(np.asarray(obs)[active])
+        self.actions.append(np.asarray(actions)[active])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.observations), np.concatenate(self.actions)
+
+
+class ClosedLoopEvaluator:
+    """Runs an agent for a fixed set of seeded episodes on one env spec.
+
+    Args:
+        env: env spec for ``envs.make_env`` (``"dmc/cartpole-swingup"``, ``"Hopper-v5"``).
+        episodes: episodes per evaluation (all run in one batch).
+        seed: episode ``i`` resets with ``seed + i``; the agent is reset with ``seed``.
+        action_repeat: agent steps span this many env steps.
+        perturb: perturbations for robustness studies (see ``envs.perturb``).
+        max_episode_steps: cap on episode length (env steps), e.g. for quick checks.
+        vectorization: ``"sync"`` or ``"async"`` vector env.
+    """
+
+    def __init__(
+        self,
+        env: str,
+        episodes: int = 10,
+        seed: int = 0,
+        action_repeat: int = 1,
+        perturb: str | Mapping[str, float] | None = None,
+        max_episode_steps: int | None = None,
+        vectorization: str = "sync",
+    ) -> None:
+        if episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {episodes}")
+        self.env_spec, self.episodes, self.seed = env, episodes, seed
+        self.options = {"action_repeat": action_repeat, "perturb": perturb,
+                        "max_episode_steps": max_episode_steps, "perturb_seed": seed}
+        self.vectorization = vectorization
+        probe = envs.make_env(env, **self.options)  # bad spec or perturbation fails here
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(self.seed + i for i in range(self.episodes))
+
+    def check_agent(self, agent: AgentAdapter) -> None:
+        """Raises ValueError if the agent's spaces do not fit the env (before any episode)."""
+        for what, agent_space, env_space in (
+                ("observation", agent.observation_space, self.observation_space),
+                ("action", agent.action_space, self.action_space)):
+            if agent_space is None:
+                raise ValueError(f"{agent.kind} agent has no {what} space: it cannot act in "
+                                 f"{self.env_spec}")
+            if agent_space.shape != env_space.shape:
+                raise ValueError(f"{what} space mismatch: the agent expects shape "
+                                 f"{agent_space.shape}, {self.env_spec} gives {env_space.shape}")
+
+    def evaluate(self, agent: AgentAdapter, recorder: StateRecorder | None = None) -> EvalResult:
+        """Runs the episodes; ``recorder`` (optional) sees every visited state."""
+        self.check_agent(agent)
+        start = time.perf_counter()
+        vec = envs.make_vector_env(self.env_spec, self.episodes,
+                                   vectorization=self.vectorization, **self.options)
+        agent.reset(self.seed)
+        try:
+            batch = envs.run_episodes(vec, agent.act, self.seeds, on_step=recorder)
+        finally:
+            vec.close()
+        return EvalResult(batch.returns, batch.lengths, self.seeds, batch.failed,
+                          int(batch.lengths.sum()) * self.options["action_repeat"],
+                          time.perf_counter() - start)

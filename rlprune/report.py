@@ -1,0 +1,80 @@
+"""Results as JSON, a Markdown table and a plot of the metric against sparsity.
+
+Every file is written atomically (temporary file, then rename), so an interrupted run
+never leaves half a report behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_write_text", "markdown_table", "plot_metric_vs_sparsity", "write_json"]
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A Markdown table of the given columns; floats get 3 significant decimals."""
+    def fmt(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
+                            metric: str = "mean", ci: str = "ci95",
+                            title: str = "", ylabel: str = "episode return") -> Path:
+    """One line per method (rows with key ``method``); the dense row is a reference band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    dense = [r for r in rows if r["method"] == "dense"]
+    if dense:
+        d = dense[0]
+        ax.axhline(d[metric], color="k", lw=1, label="dense")
+        ax.axhspan(d[metric] - d[ci], d[metric] + d[ci], color="k", alpha=0.1)
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "dense"):
+        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["sparsity"])
+        ax.errorbar([r["sparsity"] for r in mine], [r[metric] for r in mine],
+                    yerr=[r[ci] for r in mine], marker="o", capsize=3, label=method)
+    ax.set_xlabel("parameter sparsity")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,40 @@
+"""Baselines: every coefficient equal to 1 over a base criterion.
+
+``magnitude`` (L2 group norm, all c_g = 1) is torch-pruning's global magnitude pruning;
+``random`` ranks channels by seeded random scores. The paper compares against both.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rlprune.grouping import ComponentGrouper
+from rlprune.importance import ChannelStats, make_importance
+from rlprune.ranking import ChannelRanking, Coefficients, PruningPlan
+
+__all__ = ["BASELINES", "baseline_plan", "importance_scores"]
+
+BASELINES = {"magnitude": "l2", "random": "random"}
+"""Baseline name -> importance criterion."""
+
+
+def importance_scores(grouper: ComponentGrouper, criterion: str, seed: int = 0,
+                      stats: ChannelStats | None = None) -> dict[str, torch.Tensor]:
+    """Raw per-channel importance of every group under one criterion."""
+    importance = make_importance(criterion, stats=stats, seed=seed)
+    return {g.id: importance(g.tp_group) for g in grouper.groups}
+
+
+def baseline_plan(grouper: ComponentGrouper, method: str, rho: float, eps: float,
+                  seed: int = 0, round_to: int = 1) -> PruningPlan:
+    """The plan of a baseline at target sparsity ``rho`` within ``eps``.
+
+    Raises:
+        ValueError: unknown method, or rho/eps out of range.
+        InfeasibleTarget: the target cannot be met.
+    """
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; choose one of {sorted(BASELINES)}")
+    scores = importance_scores(grouper, BASELINES[method], seed=seed)
+    ranking = ChannelRanking(grouper, scores, round_to=round_to)
+    return ranking.plan(Coefficients([g.id for g in grouper.groups]), rho, eps)
