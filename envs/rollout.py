@@ -57,11 +57,13 @@ def run_episodes(
     neutral = np.zeros(vec.single_action_space.shape, dtype=vec.single_action_space.dtype)
     while active.any():
         actions = np.asarray(policy(obs, first))
-        bad = ~np.isfinite(actions.reshape(n, -1)).all(1) & active
-        if bad.any():
-            failed |= bad
-            active &= ~bad
-            actions = np.where(bad.reshape((n,) + (1,) * (actions.ndim - 1)), neutral, actions)
+        finite = np.isfinite(actions.reshape(n, -1)).all(1)
+        if not finite.all():
+            failed |= ~finite & active
+            active &= finite
+            # Ended episodes still step (the vector env steps all); never feed them NaN.
+            actions = np.where(finite.reshape((n,) + (1,) * (actions.ndim - 1)), actions,
+                               neutral)
             if not active.any():
                 break
         if on_step is not None:

@@ -1,0 +1,123 @@
+"""The closed-loop evaluator on real DMC episodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rlprune import ClosedLoopEvaluator, load_agent
+from rlprune.adapters import ModuleAdapter, TDMPC2Adapter
+from rlprune.evaluate import StateRecorder
+from tdmpc2 import ModelConfig, PlannerConfig, TDMPC2Agent
+
+
+def linear_policy(obs_dim: int = 5, action_dim: int = 1, seed: int = 0) -> ModuleAdapter:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(obs_dim, 16), nn.Tanh(), nn.Linear(16, action_dim), nn.Tanh())
+    adapter = ModuleAdapter(net, torch.zeros(1, obs_dim), policy="model")
+    adapter.observation_space = __import__("gymnasium").spaces.Box(-np.inf, np.inf, (obs_dim,))
+    adapter.action_space = __import__("gymnasium").spaces.Box(-1, 1, (action_dim,))
+    return adapter
+
+
+def small_tdmpc2() -> TDMPC2Adapter:
+    cfg = ModelConfig(obs_dim=5, action_dim=1, latent_dim=16, mlp_dim=32, enc_dim=32)
+    planner = PlannerConfig(iterations=2, num_samples=32, num_elites=4, num_pi_trajs=4)
+    agent = TDMPC2Agent(cfg, planner, seed=0)
+    with torch.no_grad():
+        for p in agent.model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return TDMPC2Adapter(agent)
+
+
+def test_batched_equals_sequential_for_a_deterministic_policy():
+    policy = linear_policy()
+    batched = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=3, seed=7,
+                                  action_repeat=2, max_episode_steps=120).evaluate(policy)
+    singles = [ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=1, seed=7 + i,
+                                   action_repeat=2, max_episode_steps=120).evaluate(policy)
+               for i in range(3)]
+    # Equal up to float32 matmul kernels, which differ between batch sizes 3 and 1.
+    np.testing.assert_allclose(batched.returns, [s.returns[0] for s in singles], rtol=1e-6)
+    assert batched.env_steps == sum(s.env_steps for s in singles) == 3 * 120
+    assert batched.lengths.tolist() == [60, 60, 60]
+
+
+def test_same_seed_same_returns_for_a_planning_agent():
+    agent = small_tdmpc2()
+    evaluator = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=3,
+                                    action_repeat=2, max_episode_steps=60)
+    a, b = evaluator.evaluate(agent), evaluator.evaluate(agent)
+    np.testing.assert_array_equal(a.returns, b.returns)
+    other = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=4, action_repeat=2,
+                                max_episode_steps=60).evaluate(agent)
+    assert not np.array_equal(a.returns, other.returns)
+    assert a.ci95 > 0 and np.isfinite(a.mean) and a.std >= 0
+
+
+def test_recorder_sees_every_visited_state():
+    recorder = StateRecorder()
+    result = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0, action_repeat=2,
+                                 max_episode_steps=40).evaluate(linear_policy(), recorder)
+    obs, actions = recorder.arrays()
+    assert obs.shape == (result.lengths.sum(), 5) and actions.shape == (result.lengths.sum(), 1)
+
+
+def test_space_mismatch_is_reported_before_any_episode():
+    evaluator = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=1)
+    with pytest.raises(ValueError, match="observation space mismatch"):
+        evaluator.evaluate(linear_policy(obs_dim=3))
+    with pytest.raises(ValueError, match="action space mismatch"):
+        evaluator.evaluate(linear_policy(action_dim=2))
+
+
+def test_nan_actions_flag_the_episode_and_the_run_goes_on():
+    policy = linear_policy()
+
+    class Broken:
+        """Delegates to ``policy`` but emits NaN for env 1 after a few steps."""
+
+        def __init__(self):
+            self.calls = 0
+            self.observation_space, self.action_space = (policy.observation_space,
+                                                         policy.action_space)
+            self.kind = "broken"
+
+        def reset(self, seed):
+            self.calls = 0
+
+        def act(self, obs, first_step=None):
+            self.calls += 1
+            actions = policy.act(obs)
+            if self.calls > 5:
+                actions[1] = np.nan
+            return actions
+
+    result = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=3, seed=0, action_repeat=2,
+                                 max_episode_steps=60).evaluate(Broken())
+    assert result.failed.tolist() == [False, True, False]
+    assert result.lengths.tolist() == [30, 5, 30]
+
+
+def test_bad_evaluator_inputs():
+    with pytest.raises(ValueError, match="episodes must be >= 1"):
+        ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=0)
+    with pytest.raises(ValueError, match="did you mean"):
+        ClosedLoopEvaluator("dmc/cartpole-swingupp")
+    with pytest.raises(ValueError, match="not a MuJoCo env"):
+        ClosedLoopEvaluator("Pendulum-v1", perturb="mass=2")
+
+
+def test_load_agent_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no agent file|no shipped checkpoint"):
+        load_agent(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="no shipped checkpoint named 'nope'"):
+        load_agent("nope")
+    bogus = tmp_path / "agent.bin"
+    bogus.write_bytes(b"123")
+    with pytest.raises(ValueError, match="unknown agent format"):
+        load_agent(bogus)
+    with pytest.raises(TypeError, match="example_inputs"):
+        load_agent(nn.Linear(2, 2))
