@@ -62,12 +62,15 @@ class ComponentGrouper:
 
     Args:
         agent: any ``AgentAdapter``.
-        components: names to prune (default: all of the agent's components).
+        components: names to prune (default: the adapter's ``default_components`` if it
+            declares them, else all of its components).
     """
 
     def __init__(self, agent: AgentAdapter, components: list[str] | None = None) -> None:
         available = agent.components()
-        names = list(available) if components is None else list(components)
+        if components is None:
+            components = getattr(agent, "default_components", None) or list(available)
+        names = list(components)
         unknown = [n for n in names if n not in available]
         if unknown:
             raise ValueError(f"unknown components {unknown}; the agent has {list(available)}")

@@ -8,9 +8,11 @@ from torch import nn
 
 from rlprune.adapters.base import AgentAdapter, Component, Interface
 from rlprune.adapters.module import ModuleAdapter
+from rlprune.adapters.sb3 import SB3Adapter, is_sb3_zip
 from rlprune.adapters.tdmpc2 import TDMPC2Adapter
 
-__all__ = ["AgentAdapter", "Component", "Interface", "ModuleAdapter", "TDMPC2Adapter",
+__all__ = ["AgentAdapter", "Component", "Interface", "ModuleAdapter", "SB3Adapter",
+           "TDMPC2Adapter",
            "load_agent", "shipped_checkpoint"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -29,7 +31,8 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) 
     """Wraps an agent for pruning, detecting its kind.
 
     Args:
-        source: a tdmpc2 checkpoint path, a shipped checkpoint name, an existing adapter,
+        source: a tdmpc2 checkpoint, an SB3 ``.zip`` (SAC, TD3, DDPG, PPO, A2C, TQC), a
+            shipped checkpoint name, an existing adapter,
             or an ``nn.Module`` (then pass ``example_inputs=`` and optionally
             ``output_layers=``/``policy=`` for ``ModuleAdapter``).
 
@@ -48,6 +51,9 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) 
         path = shipped_checkpoint(str(source))
     if not path.is_file():
         raise FileNotFoundError(f"no agent file at {path}")
+    if is_sb3_zip(path):
+        return SB3Adapter.from_path(path)
     if path.suffix == ".pt":
         return TDMPC2Adapter.from_path(path)
-    raise ValueError(f"{path}: unknown agent format (expected a tdmpc2 .pt checkpoint)")
+    raise ValueError(f"{path}: unknown agent format (expected a tdmpc2 .pt checkpoint or an "
+                     "SB3 .zip)")

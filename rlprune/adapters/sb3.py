@@ -1,0 +1,229 @@
+"""Adapter for Stable-Baselines3 agents (SAC, TD3, DDPG, PPO, A2C; TQC with sb3-contrib).
+
+Components are thin wrappers that *reference* the policy's own submodules, so pruning a
+component prunes the SB3 policy in place and ``model.predict`` keeps working:
+``actor`` (observation -> action distribution parameters) and one component per critic
+head. By default only the actor is pruned: it is what runs on the embedded target.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlprune.adapters.base import Component, Interface
+
+__all__ = ["SB3Adapter", "is_sb3_zip", "sb3_algorithm_of"]
+
+# Old SB3 / RL Zoo files pickle schedules that may not unpickle on this version; acting
+# and pruning need none of them.
+_CUSTOM_OBJECTS = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0,
+                   "clip_range": lambda _: 0.0, "clip_range_vf": None,
+                   "exploration_schedule": lambda _: 0.0}
+
+_ALGORITHMS = {"sac": "SAC", "td3": "TD3", "ddpg": "DDPG", "ppo": "PPO", "a2c": "A2C",
+               "tqc": "TQC"}
+
+
+def is_sb3_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return {"data", "policy.pth"} <= set(zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def sb3_algorithm_of(path: Path) -> str:
+    """The algorithm (``"SAC"``...) that wrote an SB3 zip, from its policy class and data.
+
+    PPO and A2C share one policy class (PPO stores a clip range, A2C does not); DDPG is
+    TD3 with a policy delay of 1 and no target noise clipping.
+    """
+    with zipfile.ZipFile(path) as zf:
+        data = json.loads(zf.read("data"))
+    module = str(data.get("policy_class", {}).get("__module__", ""))
+    if module.endswith("common.policies"):
+        return "PPO" if "clip_range" in data else "A2C"
+    for key, name in _ALGORITHMS.items():
+        if f".{key}." in module:
+            if name == "TD3" and data.get("policy_delay") == 1 and \
+                    data.get("target_noise_clip") == 0.0:
+                return "DDPG"
+            return name
+    raise ValueError(f"{path}: SB3 file of an algorithm rlprune does not know "
+                     f"(policy module {module!r}); supported: {sorted(_ALGORITHMS.values())}")
+
+
+def _algorithm_class(name: str):
+    if name == "TQC":
+        try:
+            from sb3_contrib import TQC
+        except ImportError as e:
+            raise ValueError("this is a TQC agent: pip install 'rlprune[contrib]' "
+                             "(sb3-contrib) to load it") from e
+        return TQC
+    import stable_baselines3
+
+    return getattr(stable_baselines3, name)
+
+
+class _Chain(nn.Module):
+    """features extractor -> MLP body -> output heads, concatenated (none: the body's output)."""
+
+    def __init__(self, extractor: nn.Module, body: nn.Module, heads: list[nn.Module]) -> None:
+        super().__init__()
+        self.extractor, self.body = extractor, body
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        latent = self.body(self.extractor(obs))
+        if not len(self.heads):
+            return latent
+        return torch.cat([head(latent) for head in self.heads], dim=-1)
+
+
+class _Critic(nn.Module):
+    """features extractor -> Q network over [features, action]."""
+
+    def __init__(self, extractor: nn.Module, q_net: nn.Module, obs_dim: int) -> None:
+        super().__init__()
+        self.extractor, self.q_net, self.obs_dim = extractor, q_net, obs_dim
+
+    def forward(self, obs_action: torch.Tensor) -> torch.Tensor:
+        obs, action = obs_action[:, : self.obs_dim], obs_action[:, self.obs_dim:]
+        return self.q_net(torch.cat([self.extractor(obs), action], dim=-1))
+
+
+def _last_linear(module: nn.Module) -> nn.Linear:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+
+
+class SB3Adapter:
+    """An SB3 model as prunable components.
+
+    Args:
+        model: a loaded SB3 algorithm object.
+        algorithm: its name (``"SAC"``, ``"PPO"``...).
+    """
+
+    def __init__(self, model, algorithm: str) -> None:
+        self.model, self.algorithm = model, algorithm
+        self.kind = f"sb3-{algorithm.lower()}"
+        policy = model.policy
+        self.observation_space = policy.observation_space
+        self.action_space = policy.action_space
+        self.default_components = ("actor",)
+        obs_dim = int(np.prod(self.observation_space.shape))
+        self.interfaces = (Interface("observation", obs_dim, (), ("actor",)),
+                           Interface("action", int(np.prod(self.action_space.shape)),
+                                     ("actor",), ()))
+        self.meta: dict[str, Any] = {}
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> SB3Adapter:
+        path = Path(path)
+        algorithm = sb3_algorithm_of(path)
+        model = _algorithm_class(algorithm).load(path, device="cpu",
+                                                 custom_objects=_CUSTOM_OBJECTS)
+        return cls(model, algorithm)
+
+    def _actor_parts(self) -> tuple[nn.Module, nn.Module, list[nn.Module]]:
+        policy = self.model.policy
+        if self.algorithm in ("SAC", "TQC"):
+            actor = policy.actor
+            return actor.features_extractor, actor.latent_pi, [actor.mu, actor.log_std]
+        if self.algorithm in ("TD3", "DDPG"):
+            actor = policy.actor
+            return actor.features_extractor, actor.mu, []
+        return (policy.pi_features_extractor, policy.mlp_extractor.policy_net,
+                [policy.action_net])
+
+    def _critic_components(self) -> dict[str, nn.Module]:
+        policy = self.model.policy
+        obs_dim = int(np.prod(self.observation_space.shape))
+        if self.algorithm in ("PPO", "A2C"):
+            return {"critic": _Chain(policy.vf_features_extractor,
+                                     policy.mlp_extractor.value_net, [policy.value_net])}
+        critic = policy.critic
+        nets = critic.quantiles_critics if self.algorithm == "TQC" else critic.q_networks
+        return {f"qf{i}": _Critic(critic.features_extractor, q, obs_dim)
+                for i, q in enumerate(nets)}
+
+    def components(self) -> dict[str, Component]:
+        extractor, body, heads = self._actor_parts()
+        actor = _Chain(extractor, body, heads)
+        obs = torch.zeros(1, *self.observation_space.shape)
+        out = {"actor": Component("actor", actor, obs,
+                                  tuple(heads) if heads else (_last_linear(body),))}
+        action_dim = int(np.prod(self.action_space.shape))
+        for name, module in self._critic_components().items():
+            example = obs if name == "critic" else torch.zeros(1, obs.shape[1] + action_dim)
+            out[name] = Component(name, module, example, (_last_linear(module),))
+        return out
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
+        actions, _ = self.model.predict(np.asarray(obs), deterministic=True)
+        return actions
+
+    def reset(self, seed: int) -> None:
+        """Deterministic SB3 policies hold no randomness at evaluation."""
+
+    def latent(self, obs: np.ndarray) -> None:
+        return None
+
+    @torch.no_grad()
+    def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        obs_t = obs_t.reshape(obs_t.shape[0], -1)
+        act_t = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
+        if self.algorithm not in ("PPO", "A2C"):  # critics see the policy's scaled action
+            act_t = torch.as_tensor(self.model.policy.scale_action(np.asarray(actions)),
+                                    dtype=torch.float32)
+        inputs = {name: obs_t for name in ("actor", "critic")}
+        both = torch.cat([obs_t, act_t.reshape(act_t.shape[0], -1)], dim=-1)
+        return {name: inputs.get(name, both) for name in self.components()}
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+        """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads.
+
+        The pruned hidden widths go into ``policy_kwargs["net_arch"]`` so SB3 rebuilds the
+        smaller networks before loading their weights.
+        """
+        _, body, _ = self._actor_parts()
+        pi = [m.out_features for m in body.modules() if isinstance(m, nn.Linear)]
+        if self.algorithm in ("TD3", "DDPG"):
+            pi = pi[:-1]
+        critics = [[m.out_features for m in c.modules() if isinstance(m, nn.Linear)][:-1]
+                   for c in self._critic_components().values()]
+        if any(c != critics[0] for c in critics):
+            raise ValueError("SB3 rebuilds all critic heads with one width list: prune the "
+                             "critics alike (or not at all) to save an SB3 zip")
+        key = "vf" if self.algorithm in ("PPO", "A2C") else "qf"
+        self.model.policy_kwargs["net_arch"] = {"pi": pi, key: critics[0]}
+        self._sync_targets()
+        self.model.save(str(path))
+
+    def _sync_targets(self) -> None:
+        """Target networks take the pruned shapes (and weights) of their online twins."""
+        policy = self.model.policy
+        for online, target in (("actor", "actor_target"), ("critic", "critic_target")):
+            if hasattr(policy, target):
+                setattr(policy, target, copy.deepcopy(getattr(policy, online)))
+        if hasattr(self.model, "_create_aliases"):
+            self.model._create_aliases()
+
+    def clone(self) -> SB3Adapter:
+        return SB3Adapter(copy.deepcopy(self.model), self.algorithm)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "algorithm": self.algorithm,
+                "observation_shape": list(self.observation_space.shape),
+                "action_shape": list(self.action_space.shape), "meta": self.meta}
