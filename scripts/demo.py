@@ -17,12 +17,8 @@ import torch
 
 import rlprune
 from rlprune.accounting import CostModel
-from rlprune.report import (
-    atomic_write_text,
-    markdown_table,
-    plot_metric_vs_sparsity,
-    write_json,
-)
+from rlprune.io import atomic_write_text
+from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
 from rlprune.search import baseline_plan
 
 

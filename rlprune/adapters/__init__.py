@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
+import torch
 from torch import nn
 
+from rlprune.adapters.autoencoder import AutoencoderAdapter
 from rlprune.adapters.base import AgentAdapter, Component, Interface
 from rlprune.adapters.module import ModuleAdapter
 from rlprune.adapters.sb3 import SB3Adapter, is_sb3_zip
 from rlprune.adapters.tdmpc2 import TDMPC2Adapter
+from rlprune.autoencoder import FORMAT as AUTOENCODER_FORMAT
+from rlprune.autoencoder import load_autoencoder
 
-__all__ = ["AgentAdapter", "Component", "Interface", "ModuleAdapter", "SB3Adapter",
-           "TDMPC2Adapter",
-           "load_agent", "shipped_checkpoint"]
+__all__ = [
+    "AgentAdapter",
+    "AutoencoderAdapter",
+    "Component",
+    "Interface",
+    "ModuleAdapter",
+    "SB3Adapter",
+    "TDMPC2Adapter",
+    "load_agent",
+    "shipped_checkpoint",
+]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
@@ -53,7 +66,22 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) 
         raise FileNotFoundError(f"no agent file at {path}")
     if is_sb3_zip(path):
         return SB3Adapter.from_path(path)
-    if path.suffix == ".pt":
+    data = _read_weights_only(path)
+    kind = data.get("format") if isinstance(data, dict) else None
+    if kind == AUTOENCODER_FORMAT:
+        return AutoencoderAdapter(*load_autoencoder(data))
+    if kind == "tdmpc2-agent":
         return TDMPC2Adapter.from_path(path)
-    raise ValueError(f"{path}: unknown agent format (expected a tdmpc2 .pt checkpoint or an "
-                     "SB3 .zip)")
+    raise ValueError(f"{path}: unknown agent format {kind!r} (expected a tdmpc2 or autoencoder "
+                     "checkpoint, or an SB3 .zip)")
+
+
+def _read_weights_only(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} holds pickled Python objects; rlprune only reads "
+                         "weights-only checkpoints (refusing to run code from a file)") from e
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path}: unknown agent format (not an SB3 zip, not a torch "
+                         f"checkpoint: {e})") from e

@@ -1,0 +1,76 @@
+"""Adapter for the MLP autoencoder: encoder and decoder components, the code as interface."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rlprune.adapters.base import Component, Interface
+from rlprune.autoencoder import MLPAutoencoder, psnr, save_autoencoder
+
+__all__ = ["AutoencoderAdapter"]
+
+
+def _hidden(net: nn.Sequential) -> list[int]:
+    return [m.out_features for m in net if isinstance(m, nn.Linear)][:-1]
+
+
+class AutoencoderAdapter:
+    """An autoencoder seen as two components; its metric is PSNR, not episode return."""
+
+    kind = "autoencoder"
+    observation_space = None
+    action_space = None
+
+    def __init__(self, model: MLPAutoencoder, meta: dict | None = None) -> None:
+        self.model = model.eval()
+        self.meta = dict(meta or {})
+        cfg = model.cfg
+        self.interfaces = (Interface("input", cfg.input_dim, (), ("encoder",)),
+                           Interface("code", cfg.bottleneck, ("encoder",), ("decoder",)),
+                           Interface("reconstruction", cfg.input_dim, ("decoder",), ()))
+
+    def components(self) -> dict[str, Component]:
+        cfg = self.model.cfg
+        out = {}
+        for name, net, width in (("encoder", self.model.encoder, cfg.input_dim),
+                                 ("decoder", self.model.decoder, cfg.bottleneck)):
+            last = [m for m in net if isinstance(m, nn.Linear)][-1]
+            out[name] = Component(name, net, torch.zeros(1, width), (last,))
+        return out
+
+    def act(self, obs, first_step=None):
+        raise TypeError("an autoencoder does not act; score it with reconstruct()/psnr")
+
+    def reset(self, seed: int) -> None:
+        """No randomness at evaluation."""
+
+    def latent(self, obs) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.encoder(torch.as_tensor(obs, dtype=torch.float32))
+
+    @torch.no_grad()
+    def component_inputs(self, obs, actions=None) -> dict[str, torch.Tensor]:
+        x = torch.as_tensor(obs, dtype=torch.float32)
+        return {"encoder": x, "decoder": self.model.encoder(x)}
+
+    @torch.no_grad()
+    def psnr(self, images: torch.Tensor) -> float:
+        """Reconstruction PSNR (dB) on a batch of images in [0, 1]."""
+        return psnr(self.model(images), images)
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+        self.model.cfg = replace(self.model.cfg, encoder=_hidden(self.model.encoder),
+                                 decoder=_hidden(self.model.decoder))
+        save_autoencoder(path, self.model, {**self.meta, **(meta or {})})
+
+    def clone(self) -> AutoencoderAdapter:
+        return AutoencoderAdapter(copy.deepcopy(self.model), self.meta)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "config": self.model.cfg.__dict__, "meta": self.meta}

@@ -1,0 +1,40 @@
+"""Atomic file writes: a temporary file in the same folder, then a rename.
+
+An interrupted run never leaves half a report or half a checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["atomic_torch_save", "atomic_write", "atomic_write_text"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Calls ``write(temporary_path)``, then renames the result to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))

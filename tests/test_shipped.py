@@ -1,0 +1,66 @@
+"""The agents shipped in checkpoints/: small, weights-only, prunable, and as the card says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rlprune
+from rlprune.search import baseline_plan
+
+CHECKPOINTS = [p for p in sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
+               if "task" in json.loads(p.with_suffix(".json").read_text())]
+
+
+@pytest.fixture(params=CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+def shipped(request):
+    path = request.param
+    return path, json.loads(path.with_suffix(".json").read_text())
+
+
+def test_there_is_a_shipped_cartpole_agent():
+    """The README's main job runs on it."""
+    assert "cartpole-swingup" in [p.stem for p in CHECKPOINTS]
+
+
+def test_file_is_small_weights_only_and_matches_its_card(shipped):
+    path, card = shipped
+    assert path.stat().st_size < 10 * 2**20
+    data = torch.load(path, weights_only=True)
+    assert data["format"] == "tdmpc2-agent"
+    agent = rlprune.load_agent(path)
+    params = {n: sum(p.numel() for p in c.module.parameters())
+              for n, c in agent.components().items()}
+    assert params == card["params_per_component"]
+    assert agent.describe()["task"] == card["task"]
+    assert len(card["eval"]["returns"]) == card["eval"]["episodes"]
+
+
+@pytest.mark.parametrize("rho", [0.2, 0.5, 0.8])
+def test_shipped_agent_prunes_to_target_and_acts(shipped, rho):
+    path, card = shipped
+    agent = rlprune.load_agent(path)
+    grouper = rlprune.ComponentGrouper(agent)
+    assert len(grouper.groups) == 17
+    plan = baseline_plan(grouper, "magnitude", rho, 0.01)
+    assert abs(plan.sparsity - rho) <= 0.01
+    pruned = rlprune.prune_physically(agent, plan)
+    result = rlprune.ClosedLoopEvaluator(card["task"], episodes=2, seed=0,
+                                         action_repeat=card["action_repeat"],
+                                         max_episode_steps=40).evaluate(pruned)
+    assert np.all(np.isfinite(result.returns)) and not result.any_failed
+
+
+@pytest.mark.slow
+def test_card_returns_reproduce_from_the_same_seeds(shipped):
+    path, card = shipped
+    agent = rlprune.load_agent(path)
+    evaluator = rlprune.ClosedLoopEvaluator(card["task"], episodes=card["eval"]["episodes"],
+                                            seed=card["eval"]["seeds"][0],
+                                            action_repeat=card["action_repeat"])
+    result = evaluator.evaluate(agent)
+    np.testing.assert_allclose(result.returns, card["eval"]["returns"], rtol=1e-6)
