@@ -63,17 +63,25 @@ class EvalResult:
 
 @dataclass
 class StateRecorder:
-    """Collects (observation, action) pairs of active episodes during an evaluation."""
+    """Records what every active episode saw and did during an evaluation."""
 
-    observations: list[np.ndarray] = field(default_factory=list)
-    actions: list[np.ndarray] = field(default_factory=list)
+    steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def __call__(self, obs: np.ndarray, actions: np.ndarray, active: np.ndarray) -> None:
-        self.observations.append(np.asarray(obs)[active])
-        self.actions.append(np.asarray(actions)[active])
+        self.steps.append((np.array(obs), np.array(actions), active.copy()))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.concatenate(self.observations), np.concatenate(self.actions)
+        """(observations, actions) of all active steps, episodes interleaved."""
+        return (np.concatenate([o[a] for o, _, a in self.steps]),
+                np.concatenate([u[a] for _, u, a in self.steps]))
+
+    def trajectories(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per episode, in time order: (observations [T, ...], actions [T, ...])."""
+        episodes = []
+        for i in range(len(self.steps[0][2]) if self.steps else 0):
+            rows = [(o[i], u[i]) for o, u, a in self.steps if a[i]]
+            episodes.append((np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])))
+        return episodes
 
 
 class ClosedLoopEvaluator:

@@ -5,7 +5,9 @@
 For each baseline (global magnitude, random) and target sparsity, plans the pruning on
 the agent's component-aware groups, removes the channels physically (smaller networks),
 and evaluates dense and pruned agents on the same seeded episodes (common random
-numbers). Writes results/demo/{results.json, results.md, return_vs_sparsity.png}.
+numbers), with the latent stability of each pruned world model against the dense one on
+the dense agent's trajectories. Writes results/demo/{results.json, results.md,
+return_vs_sparsity.png}.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import torch
 
 import rlprune
 from rlprune.accounting import CostModel
+from rlprune.evaluate import StateRecorder
 from rlprune.io import atomic_write_text
 from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
 from rlprune.search import baseline_plan
+from rlprune.stability import latent_stability
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,7 +53,9 @@ def main() -> None:
     print(f"{args.agent}: {info['task']}, {len(grouper.groups)} pruning groups in "
           f"{len(grouper.components)} components")
 
-    dense = evaluator.evaluate(agent)
+    recorder = StateRecorder()
+    dense = evaluator.evaluate(agent, recorder)
+    trajectories = recorder.trajectories()
     rows = [{"method": "dense", "sparsity": 0.0, "flop_sparsity": 0.0,
              "params": CostModel(grouper).dense.params,
              **dense.to_dict()}]
@@ -59,9 +65,15 @@ def main() -> None:
             plan = baseline_plan(grouper, method, rho, args.tol, seed=args.seed)
             pruned = rlprune.prune_physically(agent, plan)
             result = evaluator.evaluate(pruned)
+            stability = latent_stability(agent, pruned, trajectories, seed=args.seed)
             rows.append({"method": method, "sparsity": plan.sparsity,
                          "flop_sparsity": plan.flop_sparsity, "params": plan.cost.params,
-                         "target": rho, **result.to_dict()})
+                         "target": rho, **result.to_dict(),
+                         "latent_drift": stability.encoder_drift_relative,
+                         "rollout_error_h3": stability.rollout_error[-1],
+                         "jacobian_radius_max": stability.spectral_radius_pruned["max"],
+                         "lyapunov_decrease": stability.lyapunov_decrease_pruned,
+                         "stability": stability.to_dict()})
             print(f"{method:>9} rho={rho:.2f}: sparsity {plan.sparsity:.3f}, return "
                   f"{result.mean:.1f} +- {result.ci95:.1f} "
                   f"({result.mean / dense.mean:.0%} of dense, {result.wall_time:.0f}s)")
@@ -69,7 +81,8 @@ def main() -> None:
     out = Path(args.out)
     write_json(out / "results.json", {"agent": info, "args": vars(args), "rows": rows})
     table = markdown_table(rows, ["method", "sparsity", "flop_sparsity", "params", "mean",
-                                  "ci95", "env_steps"])
+                                  "ci95", "env_steps", "latent_drift", "rollout_error_h3",
+                                  "jacobian_radius_max", "lyapunov_decrease"])
     atomic_write_text(out / "results.md", table)
     plot = plot_metric_vs_sparsity(rows, out / "return_vs_sparsity.png",
                                    title=f"{info['task']}: pruning baselines")

@@ -82,6 +82,15 @@ class TDMPC2Adapter:
     def latent(self, obs: np.ndarray) -> torch.Tensor:
         return self.agent.model.encode(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
 
+    def latent_step(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Latent dynamics d(z, a) (differentiable, for stability analysis)."""
+        return self.agent.model.next(z, action)
+
+    def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """The policy prior's deterministic action tanh(mean) at latent z (differentiable)."""
+        mean, _ = self.agent.model.pi(z).chunk(2, dim=-1)
+        return torch.tanh(mean)
+
     @torch.no_grad()
     def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)

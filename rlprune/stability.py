@@ -1,0 +1,168 @@
+"""Latent-space stability of a pruned world model against its dense original.
+
+arXiv 2507.14882, step 4, on the same closed-loop trajectories of the dense agent:
+
+- latent drift: distance between pruned and dense encoder latents, and the error of
+  multi-step dynamics rollouts over the planning horizon (both starting from the dense
+  latent, fed the recorded actions);
+- closed-loop latent dynamics z' = d(z, pi(z)) with the policy prior's mean action: the
+  spectral radius of its Jacobian at visited latents (distribution and max);
+- a sampled Lyapunov decrease test in the visited region: the fraction of samples with
+  V(z') < V(z) for a quadratic V(z) = (z - z*)^T P (z - z*), where z* is the latent the
+  closed loop settles to from the mean visited latent and P solves the discrete Lyapunov
+  equation of the linearisation there (identity if that linearisation is unstable).
+  Samples are visited latents and convex mixtures of pairs of them, which stay on
+  SimNorm's product of simplices. (Our concrete choices; COM-PACT, arXiv 2508.08144,
+  learns V instead.)
+
+Agents without a latent space get the action deviation from the dense policy instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from scipy import linalg
+
+__all__ = ["ActionDeviation", "LatentStability", "action_deviation", "latent_stability"]
+
+
+@dataclass(frozen=True)
+class LatentStability:
+    """Drift from the dense model and closed-loop stability indicators of both models."""
+
+    encoder_drift: float
+    """Mean L2 distance between pruned and dense latents of the same observations."""
+    encoder_drift_relative: float
+    """``encoder_drift`` divided by the mean L2 norm of the dense latents."""
+    rollout_error: list[float]
+    """Mean L2 error of the pruned dynamics rollout vs the dense one, per horizon step."""
+    spectral_radius_dense: dict[str, float]
+    """Mean, 95th percentile and max spectral radius of the closed-loop Jacobian."""
+    spectral_radius_pruned: dict[str, float]
+    lyapunov_decrease_dense: float
+    """Fraction of sampled latents where V decreases along the closed loop."""
+    lyapunov_decrease_pruned: float
+    samples: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ActionDeviation:
+    """How far a pruned policy's actions move from the dense policy's on the same states."""
+
+    mean_abs: float
+    max_abs: float
+    rmse: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _closed_loop(agent):
+    return lambda z: agent.latent_step(z, agent.policy_mean(z))
+
+
+def _spectral_radii(agent, latents: torch.Tensor) -> np.ndarray:
+    step = _closed_loop(agent)
+    radii = []
+    for z in latents:
+        jac = torch.autograd.functional.jacobian(lambda x: step(x[None])[0], z)
+        radii.append(np.abs(np.linalg.eigvals(jac.double().numpy())).max())
+    return np.asarray(radii)
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(values.mean()), "p95": float(np.percentile(values, 95)),
+            "max": float(values.max())}
+
+
+@torch.no_grad()
+def _settle(agent, z: torch.Tensor, steps: int = 200) -> torch.Tensor:
+    step = _closed_loop(agent)
+    for _ in range(steps):
+        z = step(z)
+    return z
+
+
+def _lyapunov_fraction(agent, samples: torch.Tensor) -> float:
+    z_star = _settle(agent, samples.mean(0, keepdim=True))
+    a = torch.autograd.functional.jacobian(lambda x: _closed_loop(agent)(x[None])[0],
+                                           z_star[0]).double().numpy()
+    if np.abs(np.linalg.eigvals(a)).max() < 1:
+        p = linalg.solve_discrete_lyapunov(a.T, np.eye(a.shape[0]))
+    else:
+        p = np.eye(a.shape[0])
+    p_t = torch.as_tensor(p, dtype=torch.float32)
+    with torch.no_grad():
+        nxt = _closed_loop(agent)(samples)
+
+    def v(z: torch.Tensor) -> torch.Tensor:
+        d = z - z_star
+        return ((d @ p_t) * d).sum(-1)
+
+    return float((v(nxt) < v(samples)).float().mean())
+
+
+def latent_stability(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndarray]],
+                     horizon: int = 3, max_samples: int = 128, seed: int = 0
+                     ) -> LatentStability:
+    """Compares a pruned world-model agent with its dense original.
+
+    Args:
+        dense: the dense agent adapter (with ``latent``, ``latent_step``, ``policy_mean``).
+        pruned: the pruned agent adapter.
+        trajectories: per episode (observations [T, O], actions [T, A]) from closed-loop
+            rollouts (``StateRecorder.trajectories()``).
+        horizon: rollout length for the dynamics error (the planning horizon).
+        max_samples: visited latents used for Jacobians and the Lyapunov test.
+        seed: picks the samples.
+    """
+    rng = np.random.default_rng(seed)
+    obs = np.concatenate([o for o, _ in trajectories])
+    z_dense, z_pruned = dense.latent(obs), pruned.latent(obs)
+    drift = (z_pruned - z_dense).norm(dim=-1).mean().item()
+    scale = z_dense.norm(dim=-1).mean().item()
+
+    errors = np.zeros(horizon)
+    count = 0
+    with torch.no_grad():
+        for o, u in trajectories:
+            if len(o) <= horizon:
+                continue
+            z0 = dense.latent(o[: len(o) - horizon])
+            zd, zp = z0, z0
+            acts = torch.as_tensor(u, dtype=torch.float32)
+            for k in range(horizon):
+                a = acts[k: len(o) - horizon + k]
+                zd, zp = dense.latent_step(zd, a), pruned.latent_step(zp, a)
+                errors[k] += (zp - zd).norm(dim=-1).sum().item()
+            count += len(z0)
+    errors /= max(count, 1)
+
+    pick = rng.choice(len(obs), size=min(max_samples, len(obs)), replace=False)
+    visited = z_dense[torch.as_tensor(pick)]
+    mix = torch.as_tensor(rng.uniform(size=(len(visited), 1)), dtype=torch.float32)
+    partners = visited[torch.as_tensor(rng.permutation(len(visited)))]
+    samples = torch.cat([visited, mix * visited + (1 - mix) * partners])
+    return LatentStability(
+        encoder_drift=drift, encoder_drift_relative=drift / max(scale, 1e-12),
+        rollout_error=errors.tolist(),
+        spectral_radius_dense=_summary(_spectral_radii(dense, visited)),
+        spectral_radius_pruned=_summary(_spectral_radii(pruned, visited)),
+        lyapunov_decrease_dense=_lyapunov_fraction(dense, samples),
+        lyapunov_decrease_pruned=_lyapunov_fraction(pruned, samples),
+        samples=len(samples))
+
+
+def action_deviation(dense, pruned, observations: np.ndarray) -> ActionDeviation:
+    """Action differences of two (deterministic) policies on the same observations."""
+    dense.reset(0)
+    pruned.reset(0)
+    diff = np.asarray(pruned.act(observations)) - np.asarray(dense.act(observations))
+    return ActionDeviation(float(np.abs(diff).mean()), float(np.abs(diff).max()),
+                           float(np.sqrt((diff ** 2).mean())))
