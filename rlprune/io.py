@@ -6,6 +6,7 @@ An interrupted run never leaves half a report or half a checkpoint behind.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_torch_save", "atomic_write", "atomic_write_text"]
+__all__ = ["atomic_torch_save", "atomic_write", "atomic_write_text", "load_weights_only"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -38,3 +39,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_weights_only(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` with errors a user can act on.
+
+    Raises:
+        ValueError: the file pickles Python objects (never unpickled: that would run code
+            from the file), or it is no torch checkpoint at all.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            raise ValueError(f"{path} holds pickled Python objects; rlprune only reads "
+                             "weights-only checkpoints (refusing to run code from a file)") from e
+        raise ValueError(f"{path} is not a readable torch checkpoint") from e
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path} is not a readable torch checkpoint: {e}") from e

@@ -68,6 +68,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):
+            raise ValueError(f"{path} is not a readable torch checkpoint") from e
         raise ValueError(
             f"{path} holds pickled Python objects, not a weights-only tdmpc2 checkpoint "
             "(refusing to unpickle code from a file)") from e

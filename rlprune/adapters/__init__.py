@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from rlprune.adapters.autoencoder import AutoencoderAdapter
@@ -15,6 +13,7 @@ from rlprune.adapters.sb3 import SB3Adapter, is_sb3_zip
 from rlprune.adapters.tdmpc2 import TDMPC2Adapter
 from rlprune.autoencoder import FORMAT as AUTOENCODER_FORMAT
 from rlprune.autoencoder import load_autoencoder
+from rlprune.io import load_weights_only
 
 __all__ = [
     "AgentAdapter",
@@ -66,7 +65,11 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) 
         raise FileNotFoundError(f"no agent file at {path}")
     if is_sb3_zip(path):
         return SB3Adapter.from_path(path)
-    data = _read_weights_only(path)
+    try:
+        data = load_weights_only(path)
+    except ValueError as e:
+        raise ValueError(f"unknown agent format: {e} (expected a tdmpc2 or autoencoder "
+                         "checkpoint, or an SB3 .zip)") from e
     kind = data.get("format") if isinstance(data, dict) else None
     if kind == AUTOENCODER_FORMAT:
         return AutoencoderAdapter(*load_autoencoder(data))
@@ -75,13 +78,3 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) 
     raise ValueError(f"{path}: unknown agent format {kind!r} (expected a tdmpc2 or autoencoder "
                      "checkpoint, or an SB3 .zip)")
 
-
-def _read_weights_only(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path} holds pickled Python objects; rlprune only reads "
-                         "weights-only checkpoints (refusing to run code from a file)") from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path}: unknown agent format (not an SB3 zip, not a torch "
-                         f"checkpoint: {e})") from e
