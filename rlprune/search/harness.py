@@ -1,0 +1,181 @@
+"""The harness every search method runs under: one budget, one cache, resumable.
+
+A candidate is a vector of coefficients, one per *unit* (a component, or a single group).
+The harness turns it into group coefficients, plans the cut at rho +- eps, skips
+infeasible candidates before any episode runs, applies the plan as masks, scores it,
+and appends the outcome to ``history``. With a ``run_dir`` the history is written
+atomically after every evaluation and read back on start: a killed search resumes
+without losing or repeating an evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rlprune.adapters.base import AgentAdapter
+from rlprune.grouping import ComponentGrouper
+from rlprune.io import atomic_write_text
+from rlprune.masking import ChannelMasks
+from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
+from rlprune.search.objective import Objective
+
+__all__ = ["BudgetExhausted", "SearchHarness", "SearchResult"]
+
+STATE_FILE = "search_state.json"
+
+
+class BudgetExhausted(RuntimeError):
+    """The search asked for more evaluations than its budget allows."""
+
+
+@dataclass
+class SearchResult:
+    """Best candidate found and what finding it cost."""
+
+    method: str
+    coefficients: dict[str, float]
+    plan: PruningPlan
+    metric: float
+    ci95: float
+    evaluations: int
+    env_steps: int
+    wall_time: float
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "coefficients": self.coefficients,
+                "metric": self.metric, "ci95": self.ci95, "sparsity": self.plan.sparsity,
+                "flop_sparsity": self.plan.flop_sparsity, "evaluations": self.evaluations,
+                "env_steps": self.env_steps, "wall_time": self.wall_time,
+                "plan": self.plan.to_dict(), "history": self.history}
+
+
+class SearchHarness:
+    """Shared evaluation, caching, budget and persistence for all search methods.
+
+    Args:
+        agent: the dense agent (masks are applied to it in place, then removed).
+        grouper: its pruning groups.
+        ranking: base importance and rounding (coefficients scale it).
+        objective: scores a masked agent.
+        rho: target sparsity.
+        eps: tolerance.
+        budget: maximum number of scored candidates.
+        scope: ``"component"`` (one coefficient per component) or ``"group"``.
+        run_dir: where to keep the resumable state (None: in memory only).
+        progress: show a progress bar.
+    """
+
+    def __init__(self, agent: AgentAdapter, grouper: ComponentGrouper, ranking: ChannelRanking,
+                 objective: Objective, rho: float, eps: float, budget: int,
+                 scope: str = "component", run_dir: str | Path | None = None,
+                 progress: bool = True) -> None:
+        if scope not in ("component", "group"):
+            raise ValueError(f"scope must be 'component' or 'group', got {scope!r}")
+        if budget < 1:
+            raise ValueError(f"budget must be >= 1 evaluation, got {budget}")
+        self.agent, self.grouper, self.ranking = agent, grouper, ranking
+        self.objective, self.rho, self.eps, self.budget = objective, rho, eps, budget
+        self.scope = scope
+        self.units = (list(grouper.components) if scope == "component"
+                      else [g.id for g in grouper.groups])
+        self._unit_of_group = [self.units.index(g.component if scope == "component" else g.id)
+                               for g in grouper.groups]
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.history: list[dict] = []
+        self._cache: dict[str, dict] = {}
+        self.start = time.perf_counter()
+        if self.run_dir is not None and (self.run_dir / STATE_FILE).exists():
+            self._load()
+        self.bar = tqdm(total=budget, initial=self.evaluations, desc="candidates",
+                        disable=not progress, mininterval=2)
+
+    @property
+    def evaluations(self) -> int:
+        return sum(1 for h in self.history if h["status"] == "scored")
+
+    @property
+    def env_steps(self) -> int:
+        return sum(h.get("env_steps", 0) for h in self.history)
+
+    def coefficients(self, unit_values: np.ndarray) -> Coefficients:
+        values = torch.as_tensor(np.asarray(unit_values, dtype=np.float64))[self._unit_of_group]
+        return Coefficients([g.id for g in self.grouper.groups], values.float())
+
+    @staticmethod
+    def _key(unit_values: np.ndarray) -> str:
+        return json.dumps([round(float(v), 6) for v in unit_values])
+
+    def evaluate(self, unit_values: np.ndarray) -> float:
+        """Metric of one candidate (cached); -inf if its plan is infeasible.
+
+        Raises:
+            BudgetExhausted: a new candidate would exceed the budget.
+        """
+        key = self._key(unit_values)
+        if key in self._cache:
+            return self._cache[key]["metric"]
+        try:
+            plan = self.ranking.plan(self.coefficients(unit_values), self.rho, self.eps)
+        except InfeasibleTarget as e:
+            record = {"key": key, "status": "infeasible", "metric": float("-inf"),
+                      "reason": str(e)}
+            self._record(record)
+            return record["metric"]
+        if self.evaluations >= self.budget:
+            raise BudgetExhausted(f"budget of {self.budget} evaluations used")
+        with ChannelMasks(self.grouper) as masks:
+            masks.set_plan(plan)
+            score = self.objective(self.agent)
+        self._record({"key": key, "status": "scored", "metric": score.value,
+                      "ci95": score.ci95, "env_steps": score.env_steps,
+                      "sparsity": plan.sparsity, "flop_sparsity": plan.flop_sparsity,
+                      "time": time.perf_counter() - self.start})
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{self.best()['metric']:.4g}", refresh=False)
+        return score.value
+
+    def _record(self, record: dict) -> None:
+        self.history.append(record)
+        self._cache[record["key"]] = record
+        if self.run_dir is not None:
+            atomic_write_text(self.run_dir / STATE_FILE, json.dumps(
+                {"rho": self.rho, "eps": self.eps, "scope": self.scope, "units": self.units,
+                 "history": self.history}, indent=1))
+
+    def _load(self) -> None:
+        state = json.loads((self.run_dir / STATE_FILE).read_text())
+        if (state["rho"], state["eps"], state["scope"], state["units"]) != (
+                self.rho, self.eps, self.scope, self.units):
+            raise ValueError(f"{self.run_dir} holds a search with other settings (rho "
+                             f"{state['rho']}, eps {state['eps']}, scope {state['scope']}); "
+                             "use a new run dir")
+        for record in state["history"]:
+            self.history.append(record)
+            self._cache[record["key"]] = record
+
+    def best(self) -> dict:
+        scored = [h for h in self.history if h["status"] == "scored"]
+        if not scored:
+            return {"metric": float("-inf")}
+        return max(scored, key=lambda h: h["metric"])
+
+    def result(self, method: str) -> SearchResult:
+        """The best scored candidate as a ``SearchResult``."""
+        best = self.best()
+        if "key" not in best:
+            raise InfeasibleTarget("no candidate met the sparsity target within its tolerance")
+        values = np.array(json.loads(best["key"]))
+        coefficients = self.coefficients(values)
+        plan = self.ranking.plan(coefficients, self.rho, self.eps)
+        self.bar.close()
+        return SearchResult(method, coefficients.as_dict(), plan, best["metric"], best["ci95"],
+                            self.evaluations, self.env_steps,
+                            time.perf_counter() - self.start, list(self.history))

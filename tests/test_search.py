@@ -1,0 +1,104 @@
+"""Coefficient search under one harness: baselines, grid, CMA-ES, budget, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rlprune
+from rlprune.autoencoder import digits_split
+from rlprune.search import PSNRObjective, ReturnObjective, Score, baseline_plan, search
+from tests.test_evaluate import small_tdmpc2
+
+SHIPPED_AE = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"
+
+
+class Counting:
+    """Wraps an objective and counts how often it really runs."""
+
+    def __init__(self, objective) -> None:
+        self.objective, self.calls = objective, 0
+
+    def __call__(self, agent) -> Score:
+        self.calls += 1
+        return self.objective(agent)
+
+
+@pytest.fixture(scope="module")
+def autoencoder():
+    return rlprune.load_agent(SHIPPED_AE)
+
+
+@pytest.fixture(scope="module")
+def psnr_objective():
+    return PSNRObjective(digits_split(0)[1])
+
+
+def test_baselines_cost_one_evaluation_and_match_their_plans(autoencoder, psnr_objective):
+    objective = Counting(psnr_objective)
+    result = search(autoencoder, objective, 0.3, 0.02, method="magnitude", progress=False)
+    assert objective.calls == 1 and result.evaluations == 1
+    plan = baseline_plan(rlprune.ComponentGrouper(autoencoder), "magnitude", 0.3, 0.02)
+    assert result.plan.removed == plan.removed
+    pruned = rlprune.prune_physically(autoencoder, result.plan)
+    assert pruned.psnr(psnr_objective.images) == pytest.approx(result.metric, abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["grid", "cmaes"])
+def test_searches_never_lose_to_magnitude_and_respect_budget(autoencoder, psnr_objective,
+                                                              method):
+    baseline = search(autoencoder, psnr_objective, 0.3, 0.02, method="magnitude",
+                      progress=False)
+    objective = Counting(psnr_objective)
+    result = search(autoencoder, objective, 0.3, 0.02, method=method, budget=12,
+                    scope="group", progress=False)
+    assert result.metric >= baseline.metric
+    assert objective.calls == result.evaluations <= 12
+    assert abs(result.plan.sparsity - 0.3) <= 0.02
+
+
+def test_cmaes_is_reproducible_for_a_seed(autoencoder, psnr_objective):
+    runs = [search(autoencoder, psnr_objective, 0.5, 0.02, method="cmaes", budget=10,
+                   seed=3, scope="group", progress=False) for _ in range(2)]
+    assert runs[0].coefficients == runs[1].coefficients and runs[0].metric == runs[1].metric
+
+
+def test_killed_search_resumes_without_repeating_evaluations(autoencoder, psnr_objective,
+                                                             tmp_path):
+    first = Counting(psnr_objective)
+    search(autoencoder, first, 0.4, 0.02, method="cmaes", budget=6, scope="group",
+           run_dir=tmp_path, progress=False)
+    assert first.calls == 6 and (tmp_path / "search_state.json").exists()
+    second = Counting(psnr_objective)
+    resumed = search(autoencoder, second, 0.4, 0.02, method="cmaes", budget=10,
+                     scope="group", run_dir=tmp_path, progress=False)
+    assert second.calls == 4 and resumed.evaluations == 10
+    with pytest.raises(ValueError, match="other settings"):
+        search(autoencoder, psnr_objective, 0.5, 0.02, method="cmaes", budget=10,
+               scope="group", run_dir=tmp_path, progress=False)
+
+
+def test_infeasible_candidates_are_skipped_before_scoring(autoencoder, psnr_objective):
+    objective = Counting(psnr_objective)
+    # round_to=64 makes most coefficient settings miss the narrow tolerance.
+    with pytest.raises(rlprune.InfeasibleTarget):
+        search(autoencoder, objective, 0.37, 0.001, method="grid", budget=5,
+               round_to=64, progress=False)
+    assert objective.calls == 0
+
+
+def test_return_objective_search_on_a_world_model():
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0,
+                                            action_repeat=2, max_episode_steps=30)
+    result = search(agent, ReturnObjective(evaluator), 0.3, 0.03, method="grid", budget=4,
+                    progress=False)
+    assert result.evaluations == 4 and result.env_steps == 4 * 2 * 30
+    assert np.isfinite(result.metric) and abs(result.plan.sparsity - 0.3) <= 0.03
+
+
+def test_unknown_method_is_rejected(autoencoder, psnr_objective):
+    with pytest.raises(ValueError, match="unknown search method 'bayes'"):
+        search(autoencoder, psnr_objective, 0.3, 0.02, method="bayes")
