@@ -25,6 +25,9 @@ class Counting:
         self.calls += 1
         return self.objective(agent)
 
+    def surrogate_inputs(self, agent):
+        return self.objective.surrogate_inputs(agent)
+
 
 @pytest.fixture(scope="module")
 def autoencoder():
@@ -46,7 +49,7 @@ def test_baselines_cost_one_evaluation_and_match_their_plans(autoencoder, psnr_o
     assert pruned.psnr(psnr_objective.images) == pytest.approx(result.metric, abs=1e-4)
 
 
-@pytest.mark.parametrize("method", ["grid", "cmaes"])
+@pytest.mark.parametrize("method", ["grid", "cmaes", "gradient"])
 def test_searches_never_lose_to_magnitude_and_respect_budget(autoencoder, psnr_objective,
                                                               method):
     baseline = search(autoencoder, psnr_objective, 0.3, 0.02, method="magnitude",
@@ -102,3 +105,15 @@ def test_return_objective_search_on_a_world_model():
 def test_unknown_method_is_rejected(autoencoder, psnr_objective):
     with pytest.raises(ValueError, match="unknown search method 'bayes'"):
         search(autoencoder, psnr_objective, 0.3, 0.02, method="bayes")
+
+
+def test_gradient_search_on_a_world_model_counts_surrogate_rollouts():
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0,
+                                            action_repeat=2, max_episode_steps=30)
+    result = search(agent, ReturnObjective(evaluator), 0.4, 0.03, method="gradient",
+                    budget=5, progress=False)
+    # one dense rollout for the surrogate's states + 5 scored candidates
+    assert result.evaluations == 5 and result.env_steps == 6 * 2 * 30
+    assert abs(result.plan.sparsity - 0.4) <= 0.03
+    assert all(p.requires_grad for p in agent.components()["pi"].module.parameters())

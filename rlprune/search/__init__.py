@@ -12,6 +12,7 @@ from rlprune.importance import ChannelStats
 from rlprune.ranking import ChannelRanking
 from rlprune.search.baselines import BASELINES, baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
+from rlprune.search.gradient import gradient_search
 from rlprune.search.grid import DEFAULT_LEVELS, grid_search
 from rlprune.search.harness import SearchHarness, SearchResult
 from rlprune.search.objective import Objective, PSNRObjective, ReturnObjective, Score
@@ -30,7 +31,7 @@ __all__ = [
     "search",
 ]
 
-METHODS = ("magnitude", "random", "grid", "cmaes")
+METHODS = ("magnitude", "random", "grid", "gradient", "cmaes")
 
 
 def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
@@ -46,7 +47,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         objective: scores a masked agent (``ReturnObjective``, ``PSNRObjective``...).
         rho: target parameter sparsity of the chosen components.
         eps: tolerance on the achieved sparsity.
-        method: ``magnitude`` / ``random`` (baselines: one evaluation), ``grid``, ``cmaes``.
+        method: ``magnitude`` / ``random`` (baselines: one evaluation), ``grid``,
+            ``gradient`` (surrogate descent, snapshots ranked on the objective), ``cmaes``.
         budget: maximum scored candidates.
         seed: seeds random importance and CMA-ES.
         criterion: base importance for grid/cmaes (``l2``, ``activation``...; data-aware
@@ -69,6 +71,10 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         harness.evaluate(np.ones(len(harness.units)))
     elif method == "grid":
         grid_search(harness)
+    elif method == "gradient":
+        inputs, env_steps = objective.surrogate_inputs(agent)
+        harness.extra_env_steps += env_steps
+        gradient_search(harness, inputs, seed=seed)
     else:
         cmaes_search(harness, seed=seed)
     return harness.result(method)

@@ -86,10 +86,12 @@ class SearchHarness:
         self.scope = scope
         self.units = (list(grouper.components) if scope == "component"
                       else [g.id for g in grouper.groups])
-        self._unit_of_group = [self.units.index(g.component if scope == "component" else g.id)
+        self.unit_of_group = [self.units.index(g.component if scope == "component" else g.id)
                                for g in grouper.groups]
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: list[dict] = []
+        self.extra_env_steps = 0
+        """Env steps spent outside candidate scoring (e.g. rollouts for a surrogate)."""
         self._cache: dict[str, dict] = {}
         self.start = time.perf_counter()
         if self.run_dir is not None and (self.run_dir / STATE_FILE).exists():
@@ -103,10 +105,10 @@ class SearchHarness:
 
     @property
     def env_steps(self) -> int:
-        return sum(h.get("env_steps", 0) for h in self.history)
+        return self.extra_env_steps + sum(h.get("env_steps", 0) for h in self.history)
 
     def coefficients(self, unit_values: np.ndarray) -> Coefficients:
-        values = torch.as_tensor(np.asarray(unit_values, dtype=np.float64))[self._unit_of_group]
+        values = torch.as_tensor(np.asarray(unit_values, dtype=np.float64))[self.unit_of_group]
         return Coefficients([g.id for g in self.grouper.groups], values.float())
 
     @staticmethod

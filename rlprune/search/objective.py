@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import ClosedLoopEvaluator
+from rlprune.evaluate import ClosedLoopEvaluator, StateRecorder
 
 __all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score"]
 
@@ -33,9 +33,16 @@ class Score:
 
 
 class Objective(Protocol):
-    """``objective(agent) -> Score`` on an agent whose masks are already set."""
+    """``objective(agent) -> Score`` on an agent whose masks are already set.
+
+    ``surrogate_inputs`` gives the component inputs the gradient search fits on, and the
+    env steps it cost to get them.
+    """
 
     def __call__(self, agent: AgentAdapter) -> Score:
+        ...
+
+    def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
         ...
 
 
@@ -53,6 +60,12 @@ class ReturnObjective:
         value = float("-inf") if result.any_failed else result.mean
         return Score(value, result.ci95, result.env_steps, {"returns": result.returns.tolist()})
 
+    def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
+        """Component inputs on the states the (dense) agent visits in the same episodes."""
+        recorder = StateRecorder()
+        result = self.evaluator.evaluate(agent, recorder)
+        return agent.component_inputs(*recorder.arrays()), result.env_steps
+
 
 class PSNRObjective:
     """Reconstruction PSNR (dB) of an autoencoder adapter on fixed held-out images."""
@@ -62,3 +75,6 @@ class PSNRObjective:
 
     def __call__(self, agent: AgentAdapter) -> Score:
         return Score(agent.psnr(self.images))
+
+    def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
+        return agent.component_inputs(self.images), 0
