@@ -173,7 +173,8 @@ class SearchHarness:
         """The best scored candidate as a ``SearchResult``."""
         best = self.best()
         if "key" not in best:
-            raise InfeasibleTarget("no candidate met the sparsity target within its tolerance")
+            reasons = [h["reason"] for h in self.history if h["status"] == "infeasible"]
+            raise InfeasibleTarget(reasons[0] if reasons else "no candidate was scored")
         values = np.array(json.loads(best["key"]))
         coefficients = self.coefficients(values)
         plan = self.ranking.plan(coefficients, self.rho, self.eps)

@@ -1,0 +1,159 @@
+"""The ``rlprune`` command line: inspect, eval, prune.
+
+Errors users can fix (bad paths, bad ids, out-of-range targets) print one line on stderr
+and exit with status 2; ``--json`` prints one machine-readable object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Prune RL controllers by component-aware soft coefficient search.")
+
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, NotImplementedError)
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"rlprune: error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+def _emit(payload: dict, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(payload) if as_json else text)
+
+
+def _load(agent: str):
+    import rlprune
+
+    return rlprune.load_agent(agent)
+
+
+def _env_options(agent, env: str | None) -> tuple[str, int]:
+    info = agent.describe()
+    spec = env or info.get("task")
+    if spec is None:
+        raise ValueError(f"{info['kind']} agent records no task: pass --env SPEC")
+    repeat = info.get("action_repeat", 1) if spec == info.get("task") else 1
+    return spec, repeat
+
+
+@app.command()
+def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+            components: str = typer.Option(None, help="comma-separated components"),
+            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Components, pruning groups, parameters and FLOPs."""
+    try:
+        from rlprune.accounting import CostModel
+        from rlprune.grouping import ComponentGrouper
+
+        adapter = _load(agent)
+        grouper = ComponentGrouper(adapter, components.split(",") if components else None)
+        dense = CostModel(grouper).dense
+        rows = grouper.summary()
+    except _USER_ERRORS as e:
+        _fail(e)
+    lines = [f"{adapter.kind} agent: {len(rows)} groups in {len(grouper.components)} "
+             f"components, {dense.params} parameters, {dense.flops} FLOPs per sample"]
+    lines += [f"  {r['group']:<24} channels {r['channels']:>5}  params/ch "
+              f"{r['params_per_channel']:>6}  flops/ch {r['flops_per_channel']:>6}" for r in rows]
+    _emit({"agent": adapter.describe(), "params": dense.params, "flops": dense.flops,
+           "params_by_component": dense.params_by_component, "groups": rows},
+          as_json, "\n".join(lines))
+
+
+@app.command("eval")
+def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+             env: str = typer.Option(None, help="env spec (default: the agent's task)"),
+             episodes: int = typer.Option(10, help="seeded episodes, run in one batch"),
+             seed: int = typer.Option(0, help="episode i resets with seed + i"),
+             perturb: str = typer.Option(None, help='e.g. "mass=1.5,obs_noise=0.02"'),
+             max_episode_steps: int = typer.Option(None, help="cap episode length"),
+             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Mean episode return with a 95% confidence interval."""
+    try:
+        from rlprune.evaluate import ClosedLoopEvaluator
+
+        adapter = _load(agent)
+        spec, repeat = _env_options(adapter, env)
+        result = ClosedLoopEvaluator(spec, episodes=episodes, seed=seed, action_repeat=repeat,
+                                     perturb=perturb, max_episode_steps=max_episode_steps
+                                     ).evaluate(adapter)
+    except _USER_ERRORS as e:
+        _fail(e)
+    payload = {"env": spec, "seed": seed, **result.to_dict()}
+    _emit(payload, as_json, f"{spec}: return {result.mean:.1f} +- {result.ci95:.1f} (95% CI, "
+                            f"{episodes} episodes, {result.env_steps} env steps, "
+                            f"{result.wall_time:.0f}s)")
+
+
+@app.command()
+def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+          out: Path = typer.Option(..., help="run directory: pruned agent + report"),
+          sparsity: float = typer.Option(..., help="target parameter sparsity rho in [0, 1)"),
+          tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
+          method: str = typer.Option("magnitude", help="magnitude, random, grid, gradient, "
+                                                       "cmaes"),
+          budget: int = typer.Option(20, help="candidates scored on the real metric"),
+          env: str = typer.Option(None, help="env spec (default: the agent's task)"),
+          episodes: int = typer.Option(4, help="episodes per candidate"),
+          seed: int = typer.Option(0),
+          scope: str = typer.Option("component", help="one coefficient per component/group"),
+          max_episode_steps: int = typer.Option(None, help="cap episode length"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Search coefficients, prune physically, save the agent and a report to OUT."""
+    try:
+        result, pruned, path = _prune(agent, out, sparsity, tol, method, budget, env,
+                                      episodes, seed, scope, max_episode_steps)
+    except _USER_ERRORS as e:
+        _fail(e)
+    payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
+                                    if k not in ("history", "plan")}}
+    _emit(payload, as_json, f"{method} at rho={sparsity}: sparsity {result.plan.sparsity:.3f}, "
+                            f"metric {result.metric:.2f} +- {result.ci95:.2f}, "
+                            f"{result.evaluations} evaluations -> {path}")
+
+
+def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
+           max_episode_steps):
+    import rlprune
+    from rlprune.autoencoder import digits_split
+    from rlprune.report import write_json
+    from rlprune.search import PSNRObjective, ReturnObjective, search
+
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"--sparsity must be in [0, 1), got {sparsity}")
+    if not 0.0 <= tol < 1.0:
+        raise ValueError(f"--tol must be in [0, 1), got {tol}")
+    adapter = _load(agent)
+    out = Path(out)
+    if adapter.kind == "autoencoder":
+        objective = PSNRObjective(digits_split(seed)[1])
+    else:
+        spec, repeat = _env_options(adapter, env)
+        objective = ReturnObjective(rlprune.ClosedLoopEvaluator(
+            spec, episodes=episodes, seed=seed, action_repeat=repeat,
+            max_episode_steps=max_episode_steps))
+    out.mkdir(parents=True, exist_ok=True)
+    result = search(adapter, objective, sparsity, tol, method=method, budget=budget,
+                    seed=seed, scope=scope, run_dir=out, progress=sys.stderr.isatty())
+    pruned = rlprune.prune_physically(adapter, result.plan, list(
+        result.plan.dense.params_by_component))
+    path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")
+    pruned.save(path)
+    write_json(out / "report.json", {"agent": agent, "result": result.to_dict()})
+    return result, pruned, path
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

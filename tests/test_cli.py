@@ -1,0 +1,78 @@
+"""The command line end to end on shipped checkpoints (reduced budgets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rlprune.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+AE = str(ROOT / "checkpoints" / "digits-autoencoder.pt")
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_inspect_lists_groups_as_json():
+    result = run("inspect", "cartpole-swingup", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["groups"]) == 17 and payload["params"] == 860896
+
+
+def test_eval_prints_one_json_object_with_the_promised_keys():
+    result = run("eval", "cartpole-swingup", "--episodes", "2", "--max-episode-steps", "20",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert {"mean", "std", "ci95", "returns", "lengths", "env_steps", "seed"} <= set(payload)
+    assert payload["env_steps"] == sum(payload["lengths"]) * 2 == 40
+
+
+def test_prune_writes_agent_report_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["prune", AE, "--out", str(out), "--sparsity", "0.5", "--method", "cmaes",
+            "--budget", "6", "--scope", "group", "--json"]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    payload = json.loads(first.stdout)
+    assert abs(payload["sparsity"] - 0.5) <= 0.01 and payload["evaluations"] == 6
+    assert {p.name for p in out.iterdir()} == {"pruned.pt", "report.json",
+                                               "search_state.json"}
+    again = run(*args)  # a finished run resumes from its state: no new evaluations
+    assert json.loads(again.stdout)["metric"] == payload["metric"]
+    pruned = run("inspect", str(out / "pruned.pt"), "--json")
+    assert json.loads(pruned.stdout)["params"] < 0.51 * 35280
+
+
+@pytest.mark.parametrize("args,match", [
+    (["eval", "nope"], "no shipped checkpoint named 'nope'"),
+    (["eval", "cartpole-swingup", "--env", "dmc/cartpole-swingupp"], "did you mean"),
+    (["eval", "cartpole-swingup", "--env", "Pendulum-v1", "--episodes", "1"],
+     "observation space mismatch"),
+    (["eval", "cartpole-swingup", "--perturb", "gravity=2"], "unknown perturbation"),
+    (["eval", "cartpole-swingup", "--episodes", "0"], "episodes must be >= 1"),
+    (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"--sparsity must be in \[0, 1\)"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--tol", "-1"], "--tol must be"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.999", "--tol", "0.0001"],
+     "allows at most"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--method", "bayes"],
+     "unknown search method"),
+])
+def test_bad_input_gives_one_clear_line_and_exit_2(args, match, tmp_path):
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlprune: error:")
+    import re
+    assert re.search(match, lines[0])
+    if "prune" in args and "--sparsity" in args and "1.5" in args:
+        assert not (tmp_path / "out").exists()  # nothing half-written
