@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-# The test suite, without the slow end-to-end marker (what CI runs).
-test: $(STAMP)
+# Lint, then the test suite without the slow end-to-end marker (what CI runs).
+test: lint
 	$(PY) -m pytest -q -m "not slow" -n 2
 
 test-all: $(STAMP)

@@ -150,6 +150,20 @@ def test_vector_env_matches_single_env_returns():
     np.testing.assert_allclose(totals, single, rtol=0, atol=1e-9)
 
 
+def test_async_vector_env_matches_sync():
+    seeds, actions = [3, 4], np.full((2, 1), 0.3, np.float32)
+    results = []
+    for mode in ("sync", "async"):
+        vec = envs.make_vector_env("dmc/cartpole-swingup", 2, vectorization=mode,
+                                   perturb="obs_noise=0.1")
+        obs, _ = vec.reset(seed=seeds)
+        obs2, reward, *_ = vec.step(actions)
+        vec.close()
+        results.append((obs, obs2, reward))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_unknown_task_lists_close_matches():
     with pytest.raises(ValueError, match="did you mean dmc/cartpole-swingup"):
         envs.make_env("dmc/cartpole-swingupp")
