@@ -120,6 +120,21 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                             f"{result.evaluations} evaluations -> {path}")
 
 
+@app.command()
+def export(agent: str = typer.Argument(..., help="(pruned) checkpoint path or shipped name"),
+           onnx: Path = typer.Option(..., "--onnx", help="output folder for .onnx files"),
+           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """ONNX graphs of the controller, each checked against PyTorch in onnxruntime."""
+    try:
+        from rlprune.export import export_onnx
+
+        graphs = export_onnx(_load(agent), onnx)
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    _emit({"graphs": [g.__dict__ for g in graphs]}, as_json,
+          "\n".join(f"{g.path}  (max |onnx - torch| = {g.max_abs_error:.1e})" for g in graphs))
+
+
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
            max_episode_steps):
     import rlprune

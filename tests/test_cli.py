@@ -51,6 +51,15 @@ def test_prune_writes_agent_report_and_resumes(tmp_path):
     assert json.loads(pruned.stdout)["params"] < 0.51 * 35280
 
 
+def test_export_writes_checked_onnx_graphs(tmp_path):
+    result = run("export", AE, "--onnx", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    graphs = json.loads(result.stdout)["graphs"]
+    assert [Path(g["path"]).name for g in graphs] == ["autoencoder.onnx", "encoder.onnx",
+                                                     "decoder.onnx"]
+    assert all(g["max_abs_error"] < 1e-4 for g in graphs)
+
+
 @pytest.mark.parametrize("args,match", [
     (["eval", "nope"], "no shipped checkpoint named 'nope'"),
     (["eval", "cartpole-swingup", "--env", "dmc/cartpole-swingupp"], "did you mean"),

@@ -64,6 +64,12 @@ class AutoencoderAdapter:
         """Reconstruction PSNR (dB) on a batch of images in [0, 1]."""
         return psnr(self.model(images), images)
 
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+        cfg = self.model.cfg
+        return {"autoencoder": (self.model, torch.zeros(1, cfg.input_dim)),
+                "encoder": (self.model.encoder, torch.zeros(1, cfg.input_dim)),
+                "decoder": (self.model.decoder, torch.zeros(1, cfg.bottleneck))}
+
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         self.model.cfg = replace(self.model.cfg, encoder=_hidden(self.model.encoder),
                                  decoder=_hidden(self.model.decoder))

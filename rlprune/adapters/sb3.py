@@ -101,6 +101,28 @@ class _Critic(nn.Module):
         return self.q_net(torch.cat([self.extractor(obs), action], dim=-1))
 
 
+class _DeterministicActor(nn.Module):
+    """observation -> the env action ``model.predict(obs, deterministic=True)`` returns.
+
+    Squashing policies (SAC, TQC, TD3, DDPG) map their [-1, 1] output to the action box;
+    Gaussian on-policy actors (PPO, A2C) output the mean, clipped to the box.
+    """
+
+    def __init__(self, actor: nn.Module, squashed: bool, tanh: bool, low, high) -> None:
+        super().__init__()
+        self.actor, self.squashed, self.tanh = actor, squashed, tanh
+        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
+        self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.actor(obs)
+        if self.tanh:
+            out = torch.tanh(out)
+        if self.squashed:
+            return self.low + 0.5 * (out + 1.0) * (self.high - self.low)
+        return torch.maximum(torch.minimum(out, self.high), self.low)
+
+
 def _last_linear(module: nn.Module) -> nn.Linear:
     return [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
 
@@ -190,6 +212,16 @@ class SB3Adapter:
         inputs = {name: obs_t for name in ("actor", "critic")}
         both = torch.cat([obs_t, act_t.reshape(act_t.shape[0], -1)], dim=-1)
         return {name: inputs.get(name, both) for name in self.components()}
+
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+        """``policy``: observation -> env action, as ``predict(obs, deterministic=True)``."""
+        extractor, body, heads = self._actor_parts()
+        squashed = self.algorithm not in ("PPO", "A2C")
+        # SAC/TQC: mean head then tanh; TD3/DDPG: the mu network ends in its own Tanh.
+        actor = _Chain(extractor, body, heads[:1])
+        graph = _DeterministicActor(actor, squashed, self.algorithm in ("SAC", "TQC"),
+                                    self.action_space.low, self.action_space.high)
+        return {"policy": (graph, torch.zeros(1, *self.observation_space.shape))}
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads.

@@ -22,6 +22,18 @@ def _hidden_widths(network: nn.Sequential) -> list[int]:
     return [layer.out_features for layer in linears[:-1]]
 
 
+class _PolicyPrior(nn.Module):
+    """Deterministic policy-only controller: a = tanh(mean of pi(encoder(obs)))."""
+
+    def __init__(self, encoder: nn.Module, pi: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.pi = encoder, pi
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.pi(self.encoder(obs)).chunk(2, dim=-1)
+        return torch.tanh(mean)
+
+
 class TDMPC2Adapter:
     """A TD-MPC2 agent as encoder, dynamics, reward, pi and one component per Q head.
 
@@ -98,6 +110,15 @@ class TDMPC2Adapter:
         za = torch.cat([z, torch.as_tensor(np.asarray(actions), dtype=torch.float32)], -1)
         inputs = {"encoder": obs_t, "pi": z}
         return {name: inputs.get(name, za) for name in self.agent.model.components()}
+
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+        """``policy`` (observation -> tanh(policy mean): policy-only control, no MPPI) and
+        every world-model component."""
+        graphs = {"policy": (_PolicyPrior(self.agent.model.encoder, self.agent.model.pi),
+                             torch.zeros(1, self.agent.model.cfg.obs_dim))}
+        graphs.update({name: (c.module, c.example_input)
+                       for name, c in self.components().items()})
+        return graphs
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         """Saves with the current (possibly pruned) widths recorded in the model config."""
