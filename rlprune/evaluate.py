@@ -33,6 +33,8 @@ class EvalResult:
     env_steps: int
     """Environment steps simulated, summed over episodes (agent steps x action repeat)."""
     wall_time: float
+    error: str | None = None
+    """Set when the env raised: the run was stopped, every episode is marked failed."""
 
     @property
     def mean(self) -> float:
@@ -58,7 +60,7 @@ class EvalResult:
         return {"mean": self.mean, "std": self.std, "ci95": self.ci95,
                 "returns": self.returns.tolist(), "lengths": self.lengths.tolist(),
                 "seeds": list(self.seeds), "failed": self.failed.tolist(),
-                "env_steps": self.env_steps, "wall_time": self.wall_time}
+                "env_steps": self.env_steps, "wall_time": self.wall_time, "error": self.error}
 
 
 @dataclass
@@ -142,6 +144,11 @@ class ClosedLoopEvaluator:
         agent.reset(self.seed)
         try:
             batch = envs.run_episodes(vec, agent.act, self.seeds, on_step=recorder)
+        except Exception as e:  # noqa: BLE001 - a crashing simulator must not end a sweep
+            n = self.episodes
+            return EvalResult(np.zeros(n), np.zeros(n, dtype=np.int64), self.seeds,
+                              np.ones(n, dtype=bool), 0, time.perf_counter() - start,
+                              error=f"{type(e).__name__}: {e} (episode seeds {self.seeds})")
         finally:
             vec.close()
         return EvalResult(batch.returns, batch.lengths, self.seeds, batch.failed,

@@ -101,6 +101,37 @@ def test_nan_actions_flag_the_episode_and_the_run_goes_on():
     assert result.lengths.tolist() == [30, 5, 30]
 
 
+class _ExplodingEnv(__import__("gymnasium").Env):
+    """A 5-dim, 1-action env whose simulator fails after a few steps."""
+
+    def __init__(self, render_mode=None):
+        gym = __import__("gymnasium")
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+        self.action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(5, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t > 3:
+            raise RuntimeError("simulation diverged")
+        return np.zeros(5, np.float32), 1.0, False, False, {}
+
+
+def test_env_that_raises_is_recorded_not_fatal():
+    import gymnasium
+
+    gymnasium.register("RlpruneExploding-v0", entry_point=_ExplodingEnv)
+    result = ClosedLoopEvaluator("RlpruneExploding-v0", episodes=2, seed=5).evaluate(
+        linear_policy())
+    assert result.any_failed and result.failed.all()
+    assert "simulation diverged" in result.error and "(5, 6)" in result.error
+
+
 def test_bad_evaluator_inputs():
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=0)
