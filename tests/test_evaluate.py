@@ -152,3 +152,10 @@ def test_load_agent_errors(tmp_path):
         load_agent(bogus)
     with pytest.raises(TypeError, match="example_inputs"):
         load_agent(nn.Linear(2, 2))
+
+
+def test_load_agent_passes_adapters_through_and_wraps_modules():
+    policy = linear_policy()
+    assert load_agent(policy) is policy
+    wrapped = load_agent(nn.Linear(3, 2), example_inputs=torch.zeros(1, 3))
+    assert wrapped.kind == "module" and set(wrapped.components()) == {"model"}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AgentAdapter", "Component", "Interface"]
+__all__ = ["AgentAdapter", "Component", "Interface", "WorldModelAdapter"]
 
 
 @dataclass(frozen=True)
@@ -99,4 +99,22 @@ class AgentAdapter(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """JSON-able facts about the agent (kind, task, sizes)."""
+        ...
+
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+        """Graphs to export (name -> module, example input); ``policy`` maps a raw
+        observation to the env action where the agent has one."""
+        ...
+
+
+@runtime_checkable
+class WorldModelAdapter(AgentAdapter, Protocol):
+    """An agent with a latent space and latent dynamics (latent stability needs these)."""
+
+    def latent_step(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Latent dynamics d(z, a), differentiable."""
+        ...
+
+    def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """The deterministic action of the agent's policy at latent z, differentiable."""
         ...

@@ -78,6 +78,13 @@ class ModuleAdapter:
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
         return {name: x for name in self.modules}
 
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+        """Every network under its own name (the policy component also as ``policy``)."""
+        graphs = {name: (m, self.example_inputs[name]) for name, m in self.modules.items()}
+        if self.policy is not None:
+            graphs["policy"] = graphs[self.policy]
+        return graphs
+
     def save(self, path: str, meta: dict[str, Any] | None = None) -> None:
         raise NotImplementedError("save a plain module with torch.save(adapter.modules)")
 

@@ -22,16 +22,21 @@ def _hidden_widths(network: nn.Sequential) -> list[int]:
     return [layer.out_features for layer in linears[:-1]]
 
 
+def _policy_mean(pi: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The policy prior's deterministic action: tanh of its Gaussian mean."""
+    mean, _ = pi(z).chunk(2, dim=-1)
+    return torch.tanh(mean)
+
+
 class _PolicyPrior(nn.Module):
-    """Deterministic policy-only controller: a = tanh(mean of pi(encoder(obs)))."""
+    """Deterministic policy-only controller: observation -> policy mean action."""
 
     def __init__(self, encoder: nn.Module, pi: nn.Module) -> None:
         super().__init__()
         self.encoder, self.pi = encoder, pi
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        mean, _ = self.pi(self.encoder(obs)).chunk(2, dim=-1)
-        return torch.tanh(mean)
+        return _policy_mean(self.pi, self.encoder(obs))
 
 
 class TDMPC2Adapter:
@@ -99,9 +104,8 @@ class TDMPC2Adapter:
         return self.agent.model.next(z, action)
 
     def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
-        """The policy prior's deterministic action tanh(mean) at latent z (differentiable)."""
-        mean, _ = self.agent.model.pi(z).chunk(2, dim=-1)
-        return torch.tanh(mean)
+        """The policy prior's deterministic action at latent z (differentiable)."""
+        return _policy_mean(self.agent.model.pi, z)
 
     @torch.no_grad()
     def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
