@@ -135,6 +135,37 @@ def export(agent: str = typer.Argument(..., help="(pruned) checkpoint path or sh
           "\n".join(f"{g.path}  (max |onnx - torch| = {g.max_abs_error:.1e})" for g in graphs))
 
 
+@app.command()
+def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then pruned ones"),
+               perturb: str = typer.Option(..., help='grid, e.g. "mass=0.5:2:4,obs_noise=0:0.1:3"'),
+               out: Path = typer.Option(..., help="output folder (resumes if present)"),
+               env: str = typer.Option(None, help="env spec (default: the first agent's task)"),
+               episodes: int = typer.Option(4),
+               seed: int = typer.Option(0),
+               max_episode_steps: int = typer.Option(None, help="cap episode length"),
+               as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
+    try:
+        from rlprune.report import markdown_table
+        from rlprune.robustness import parse_grid, plot_robustness, robustness_study
+
+        grid = parse_grid(perturb)
+        if len(grid) > 2:
+            raise ValueError("give at most two perturbations to vary (one line plot or "
+                             "one heatmap per agent)")
+        loaded = {name: _load(name) for name in agents}
+        spec, repeat = _env_options(next(iter(loaded.values())), env)
+        rows = robustness_study(loaded, spec, grid, out, episodes=episodes, seed=seed,
+                                action_repeat=repeat, max_episode_steps=max_episode_steps)
+        plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
+    except _USER_ERRORS as e:
+        _fail(e)
+    flat = [{"agent": r["agent"], **r["perturb"], "mean": r["mean"], "ci95": r["ci95"]}
+            for r in rows]
+    _emit({"env": spec, "grid": grid, "rows": rows, "plot": str(plot)}, as_json,
+          markdown_table(flat, ["agent", *grid, "mean", "ci95"]) + f"plot: {plot}")
+
+
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
            max_episode_steps):
     import rlprune

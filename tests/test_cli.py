@@ -60,6 +60,21 @@ def test_export_writes_checked_onnx_graphs(tmp_path):
     assert all(g["max_abs_error"] < 1e-4 for g in graphs)
 
 
+def test_robustness_grid_dense_vs_pruned(tmp_path):
+    pruned_dir = tmp_path / "pruned"
+    assert run("prune", "cartpole-swingup", "--out", str(pruned_dir), "--sparsity", "0.3",
+               "--episodes", "1", "--max-episode-steps", "10").exit_code == 0
+    args = ["robustness", "cartpole-swingup", str(pruned_dir / "pruned.pt"), "--perturb",
+            "mass=0.5:2:2,obs_noise=0:0.1:2", "--out", str(tmp_path / "rob"), "--episodes",
+            "1", "--max-episode-steps", "10", "--json"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["rows"]) == 2 * 2 * 2  # agents x mass x noise
+    assert (tmp_path / "rob" / "robustness.png").stat().st_size > 0
+    assert json.loads(run(*args).stdout)["rows"] == payload["rows"]  # resumed, not redone
+
+
 @pytest.mark.parametrize("args,match", [
     (["eval", "nope"], "no shipped checkpoint named 'nope'"),
     (["eval", "cartpole-swingup", "--env", "dmc/cartpole-swingupp"], "did you mean"),
@@ -67,6 +82,10 @@ def test_export_writes_checked_onnx_graphs(tmp_path):
      "observation space mismatch"),
     (["eval", "cartpole-swingup", "--perturb", "gravity=2"], "unknown perturbation"),
     (["eval", "cartpole-swingup", "--episodes", "0"], "episodes must be >= 1"),
+    (["robustness", "cartpole-swingup", "--perturb", "mass=1:2", "--out", "OUT"],
+     "START:STOP:COUNT"),
+    (["robustness", "cartpole-swingup", "--perturb", "wind=1", "--out", "OUT"],
+     "perturbation grid entry"),
     (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
     (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"--sparsity must be in \[0, 1\)"),
     (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--tol", "-1"], "--tol must be"),
