@@ -14,7 +14,7 @@ from typing import Any
 
 from rlprune.io import atomic_write, atomic_write_text
 
-__all__ = ["markdown_table", "plot_metric_vs_sparsity", "write_json"]
+__all__ = ["markdown_table", "plot_metric_vs_sparsity", "pyplot", "save_figure", "write_json"]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -31,16 +31,29 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
-                            metric: str = "mean", ci: str = "ci95",
-                            title: str = "", ylabel: str = "episode return") -> Path:
-    """One line per method (rows with key ``method``); the dense row is a reference band."""
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Writes a figure as PNG atomically and releases it."""
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    finally:
+        pyplot().close(fig)
+
+
+def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
+                            metric: str = "mean", ci: str = "ci95",
+                            title: str = "", ylabel: str = "episode return") -> Path:
+    """One line per method (rows with key ``method``); the dense row is a reference band."""
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     dense = [r for r in rows if r["method"] == "dense"]
     if dense:
         d = dense[0]
@@ -56,7 +69,4 @@ def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathL
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

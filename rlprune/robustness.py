@@ -18,7 +18,7 @@ import numpy as np
 from envs import PERTURBATIONS
 from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import ClosedLoopEvaluator
-from rlprune.report import write_json
+from rlprune.report import pyplot, save_figure, write_json
 
 __all__ = ["parse_grid", "plot_robustness", "robustness_study"]
 
@@ -76,13 +76,7 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
 
 def plot_robustness(rows: list[dict], grid: dict[str, list[float]], path: str | Path) -> Path:
     """One line per agent over the first perturbation; a heatmap per agent for two."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rlprune.io import atomic_write
-
+    plt = pyplot()
     names = list(grid)
     agents = list(dict.fromkeys(r["agent"] for r in rows))
     if len(names) == 2:
@@ -110,7 +104,4 @@ def plot_robustness(rows: list[dict], grid: dict[str, list[float]], path: str | 
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

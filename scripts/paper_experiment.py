@@ -29,7 +29,13 @@ import rlprune
 from rlprune.autoencoder import digits_split
 from rlprune.evaluate import StateRecorder
 from rlprune.io import atomic_write_text
-from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
+from rlprune.report import (
+    markdown_table,
+    plot_metric_vs_sparsity,
+    pyplot,
+    save_figure,
+    write_json,
+)
 from rlprune.search import PSNRObjective, ReturnObjective, search
 from rlprune.stability import latent_stability
 
@@ -143,11 +149,6 @@ def run_agent(name: str, cfg: Config, rows: list[dict], save) -> None:
 
 def reconstruction_grid(cfg: Config, path: Path) -> None:
     """Originals vs reconstructions: dense and each method at 20% sparsity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     agent = rlprune.load_agent("digits-autoencoder")
     images = digits_split(cfg.seed)[1][:8]
     objective = PSNRObjective(digits_split(cfg.seed)[1])
@@ -156,16 +157,14 @@ def reconstruction_grid(cfg: Config, path: Path) -> None:
         result = search(agent, objective, 0.2, cfg.tol, method=method, budget=cfg.budget,
                         seed=cfg.seed, progress=False)
         rows.append((method, rlprune.prune_physically(agent, result.plan).model(images)))
-    fig, axes = plt.subplots(len(rows), 8, figsize=(8, len(rows) * 1.1))
+    fig, axes = pyplot().subplots(len(rows), 8, figsize=(8, len(rows) * 1.1))
     for r, (label, batch) in enumerate(rows):
         for c in range(8):
             axes[r, c].imshow(batch[c].detach().reshape(8, 8), cmap="gray", vmin=0, vmax=1)
             axes[r, c].axis("off")
         axes[r, 0].set_title(label, fontsize=7, loc="left")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
