@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,onnx]"
 	touch $@
 
-# Main job: evaluate (and, as pruning lands, prune) the shipped TD-MPC2 agent.
+# Main job: prune the shipped TD-MPC2 agent end to end, evaluate, table + plot.
+# Options pass through, e.g. make demo DEMO_ARGS="--episodes 2 --sparsities 0.2".
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 # Lint, then the test suite without the slow end-to-end marker (what CI runs).
 test: lint
