@@ -63,7 +63,7 @@ class CostModel:
                         self.layers[key] = _Layer(cname, "fixed", fixed_params=own)
         for group in grouper.groups:
             for ref in group.layers:
-                key = (group.component, ref.name)
+                key = (ref.component, ref.name)
                 if ref.role == "in":
                     self._in_groups.setdefault(key, []).append(group.id)
                 else:

@@ -35,6 +35,11 @@ def _load(agent: str):
     return rlprune.load_agent(agent)
 
 
+def _names(option: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    return [n.strip() for n in option.split(",") if n.strip()] if option else None
+
+
 def _env_options(agent, env: str | None) -> tuple[str, int]:
     info = agent.describe()
     spec = env or info.get("task")
@@ -47,6 +52,7 @@ def _env_options(agent, env: str | None) -> tuple[str, int]:
 @app.command()
 def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
             components: str = typer.Option(None, help="comma-separated components"),
+            interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Components, pruning groups, parameters and FLOPs."""
     try:
@@ -54,7 +60,8 @@ def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped na
         from rlprune.grouping import ComponentGrouper
 
         adapter = _load(agent)
-        grouper = ComponentGrouper(adapter, components.split(",") if components else None)
+        grouper = ComponentGrouper(adapter, _names(components), interfaces=_names(interfaces)
+                                   or ())
         dense = CostModel(grouper).dense
         rows = grouper.summary()
     except _USER_ERRORS as e:
@@ -105,12 +112,20 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           episodes: int = typer.Option(4, help="episodes per candidate"),
           seed: int = typer.Option(0),
           scope: str = typer.Option("component", help="one coefficient per component/group"),
+          criterion: str = typer.Option("l2", help="base importance for grid, gradient, "
+                                                   "cmaes: l1, l2, activation, "
+                                                   "activation_weight, taylor, fisher"),
+          components: str = typer.Option(None, help="comma-separated components to prune"),
+          interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
+                                                    'e.g. "latent"'),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
-        result, pruned, path = _prune(agent, out, sparsity, tol, method, budget, env,
-                                      episodes, seed, scope, max_episode_steps)
+        result, pruned, path = _prune(
+            agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
+            max_episode_steps, criterion=criterion, components=_names(components),
+            interfaces=tuple(_names(interfaces) or ()))
     except _USER_ERRORS as e:
         _fail(e)
     payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
@@ -167,7 +182,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
 
 
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
-           max_episode_steps):
+           max_episode_steps, criterion="l2", components=None, interfaces=()):
     import rlprune
     from rlprune.autoencoder import digits_split
     from rlprune.report import write_json
@@ -188,7 +203,8 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
             max_episode_steps=max_episode_steps))
     out.mkdir(parents=True, exist_ok=True)
     result = search(adapter, objective, sparsity, tol, method=method, budget=budget,
-                    seed=seed, scope=scope, run_dir=out, progress=sys.stderr.isatty())
+                    seed=seed, criterion=criterion, scope=scope, components=components,
+                    interfaces=interfaces, run_dir=out, progress=sys.stderr.isatty())
     pruned = rlprune.prune_physically(adapter, result.plan, list(
         result.plan.dense.params_by_component))
     path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")

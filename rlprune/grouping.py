@@ -3,6 +3,11 @@
 One DependencyGraph is traced **per component**, so a group never couples networks that
 only meet through an interface tensor (latent, action). Each group is labelled with its
 component, its layers and the parameters and FLOPs one of its channels carries.
+
+Interface widths are protected by default. On request, a prunable interface (a world
+model's latent, an autoencoder's code) becomes one *interface group*: the producers'
+output channels and the consumers' input columns, joined across the component graphs,
+so every network that writes or reads the latent drops the same dimensions.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch_pruning as tp
 from torch import nn
+from torch_pruning import _helpers as tp_helpers
 
 from rlprune.adapters.base import AgentAdapter, Component
 
@@ -27,11 +33,13 @@ class LayerRef:
     """How one layer takes part in a group: the channel dimension it loses.
 
     Args:
+        component: the component holding the layer.
         name: module name inside the component.
         role: ``"out"`` (Linear rows), ``"in"`` (Linear columns) or ``"norm"`` (LayerNorm).
         idxs: the layer's channel indices, aligned with the group's channels.
     """
 
+    component: str
     name: str
     role: str
     idxs: tuple[int, ...]
@@ -42,11 +50,14 @@ class PruningGroup:
     """Channels that must be removed together, within one component.
 
     Args:
-        id: ``"component/root_layer"``, stable across copies of the agent.
-        component: component name.
+        id: ``"component/root_layer"`` (``"interface/name"`` for an interface group),
+            stable across copies of the agent.
+        component: component name (``"interface"`` for an interface group).
         root: module name of the layer whose output channels define the group.
         channels: number of prunable channels.
         layers: every layer the group touches.
+        unit: channels are removed in aligned blocks of this size.
+        tp_group: torch-pruning group over all channels (importance criteria read it).
     """
 
     id: str
@@ -54,6 +65,7 @@ class PruningGroup:
     root: str
     channels: int
     layers: tuple[LayerRef, ...]
+    unit: int = 1
     tp_group: object = field(repr=False, default=None)
 
 
@@ -64,9 +76,12 @@ class ComponentGrouper:
         agent: any ``AgentAdapter``.
         components: names to prune (default: the adapter's ``default_components`` if it
             declares them, else all of its components).
+        interfaces: prunable interfaces (e.g. ``["latent"]``) to prune as interface
+            groups; all their producers and consumers must be among ``components``.
     """
 
-    def __init__(self, agent: AgentAdapter, components: list[str] | None = None) -> None:
+    def __init__(self, agent: AgentAdapter, components: list[str] | None = None,
+                 interfaces: list[str] | tuple[str, ...] = ()) -> None:
         available = agent.components()
         if components is None:
             components = getattr(agent, "default_components", None) or list(available)
@@ -82,6 +97,9 @@ class ComponentGrouper:
         self.groups: list[PruningGroup] = []
         for component in self.components.values():
             self.groups.extend(self._component_groups(component))
+        declared = {i.name: i for i in agent.interfaces}
+        for name in interfaces:
+            self.groups.append(self._interface_group(declared, name))
         if not self.groups:
             raise ValueError(f"components {names} have no prunable hidden layers "
                              "(only protected output layers)")
@@ -111,15 +129,69 @@ class ComponentGrouper:
                             f"({type(dep.target.module).__name__}) is coupled to a pruning "
                             "group; rlprune prunes Linear and LayerNorm layers only")
                     continue
-                refs.append(LayerRef(names[dep.target.module], role, tuple(int(i) for i in idxs)))
+                refs.append(LayerRef(component.name, names[dep.target.module], role,
+                                     tuple(int(i) for i in idxs)))
             channels = len(group[0].idxs)
             root = names[root_module]
             groups.append(PruningGroup(f"{component.name}/{root}", component.name, root,
-                                       channels, tuple(refs), group))
+                                       channels, tuple(refs), tp_group=group))
         return groups
 
-    def module(self, component: str, name: str) -> nn.Module:
-        return self.components[component].module.get_submodule(name)
+    def _interface_group(self, declared: dict, name: str) -> PruningGroup:
+        """Producers' output layers and consumers' first Linears, joined on one channel axis."""
+        interface = declared.get(name)
+        if interface is None or not interface.prunable:
+            prunable = [n for n, i in declared.items() if i.prunable]
+            raise ValueError(f"{self.agent.kind} agent has no prunable interface {name!r}; "
+                             f"prunable interfaces: {prunable or 'none'}")
+        missing = [c for c in (*interface.producers, *interface.consumers)
+                   if c not in self.components]
+        if missing:
+            raise ValueError(f"pruning interface {name!r} changes components {missing}: "
+                             "prune them too")
+        if interface.width % interface.unit or interface.width <= interface.unit:
+            raise ValueError(f"interface {name!r} of width {interface.width} cannot lose "
+                             f"blocks of {interface.unit}")
+        anchors = []
+        for cname in interface.producers:
+            module = self._output_layer(cname, interface.width)
+            anchors.append((cname, module, tp.prune_linear_out_channels, 0))
+        for cname in interface.consumers:
+            first = next(m for m in self.components[cname].module.modules()
+                         if isinstance(m, nn.Linear))
+            anchors.append((cname, first, tp.prune_linear_in_channels, interface.offset))
+        merged, refs = tp.dependency.Group(), []
+        for cname, module, handler, offset in anchors:
+            names = {m: n for n, m in self.components[cname].module.named_modules()}
+            idxs = list(range(offset, offset + interface.width))
+            for item in self.graphs[cname].get_pruning_group(module, handler, idxs=idxs):
+                role = _role(item.dep.handler)
+                if role is not None:
+                    # Channel positions along the interface, whichever anchor found it.
+                    joined = tp_helpers.GroupItem(item.dep, item.idxs)
+                    joined.root_idxs = [r - offset for r in item.root_idxs]
+                    merged.items.append(joined)
+                    refs.append(LayerRef(cname, names[item.dep.target.module], role,
+                                         tuple(int(i) for i in item.idxs)))
+        root_component, root_module = anchors[0][0], anchors[0][1]
+        root = self.components[root_component].module
+        root_name = next(n for n, m in root.named_modules() if m is root_module)
+        return PruningGroup(f"interface/{name}", "interface", f"{root_component}/{root_name}",
+                            interface.width, tuple(refs), interface.unit, merged)
+
+    def _output_layer(self, cname: str, width: int) -> nn.Module:
+        layers = [m for m in self.components[cname].output_layers
+                  if isinstance(m, nn.Linear) and m.out_features == width]
+        if len(layers) != 1:
+            raise ValueError(f"component {cname!r} has no single output layer of width {width}")
+        return layers[0]
+
+    def module(self, ref: LayerRef) -> nn.Module:
+        return self.components[ref.component].module.get_submodule(ref.name)
+
+    def root_module(self, group: PruningGroup) -> nn.Module:
+        """The layer whose output channels are the group's channels."""
+        return self.module(group.layers[0])
 
     def summary(self) -> list[dict]:
         """One row per group: component, root layer, channels, layers, params and FLOPs."""
@@ -127,7 +199,7 @@ class ComponentGrouper:
 
         costs = group_costs(self)
         return [{"group": g.id, "component": g.component, "channels": g.channels,
-                 "layers": [f"{r.name}:{r.role}" for r in g.layers],
+                 "layers": [f"{r.component}/{r.name}:{r.role}" for r in g.layers],
                  "params_per_channel": costs[g.id]["params"],
                  "flops_per_channel": costs[g.id]["flops"]} for g in self.groups]
 

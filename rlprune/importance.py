@@ -71,8 +71,8 @@ def collect_channel_stats(
     for cname, component in grouper.components.items():
         if cname not in inputs:
             raise ValueError(f"no input batch for component {cname!r}")
-        consumers = {grouper.module(g.component, r.name) for g in grouper.groups
-                     if g.component == cname for r in g.layers if r.role == "in"}
+        consumers = {grouper.module(r) for g in grouper.groups for r in g.layers
+                     if r.component == cname and r.role == "in"}
         captured: dict[nn.Module, torch.Tensor] = {}
 
         def capture(module, args, _store=captured):

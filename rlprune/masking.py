@@ -39,7 +39,7 @@ class ChannelMasks:
         self._norm_masks: dict[nn.Module, list] = {}
         for group in grouper.groups:
             for ref in group.layers:
-                module = grouper.module(group.component, ref.name)
+                module = grouper.module(ref)
                 target = {"in": self._in_masks, "norm": self._norm_masks}.get(ref.role)
                 if target is not None:
                     target.setdefault(module, []).append((group.id, torch.tensor(ref.idxs)))

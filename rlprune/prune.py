@@ -10,28 +10,50 @@ from rlprune.ranking import PruningPlan
 
 __all__ = ["prune_physically"]
 
+_HANDLERS = {"out": tp.prune_linear_out_channels, "in": tp.prune_linear_in_channels,
+             "norm": tp.prune_layernorm_out_channels}
+
 
 def prune_physically(agent: AgentAdapter, plan: PruningPlan,
                      components: list[str] | None = None) -> AgentAdapter:
-    """A pruned copy of ``agent``: the plan's channels removed by torch-pruning.
+    """A pruned copy of ``agent``: the plan's channels removed from every layer they touch.
 
     Groups are rebuilt on the copy and matched by id, so the plan may come from any
-    grouper over the same components. The original agent is not touched.
+    grouper over the same components (and interfaces). All removals of one layer are
+    applied in one call, so groups that share a layer cannot shift each other's indices.
+    A pruned interface is recorded in ``meta["interface_index"]``: the dense channels
+    it keeps, which latent stability needs to compare the pruned latent with the dense
+    one. The original agent is not touched.
 
     Raises:
-        ValueError: the plan names a group the agent does not have.
+        ValueError: the plan names a group the agent does not have, or empties a group.
     """
+    interfaces = [gid.split("/", 1)[1] for gid in plan.removed if gid.startswith("interface/")]
     pruned = agent.clone()
-    grouper = ComponentGrouper(pruned, components)
+    grouper = ComponentGrouper(pruned, components, interfaces=interfaces)
     by_id = {g.id: g for g in grouper.groups}
     unknown = set(plan.removed) - set(by_id)
     if unknown:
         raise ValueError(f"plan removes channels of unknown groups {sorted(unknown)}")
+    removals: dict[tuple[str, str, str], set[int]] = {}
     for gid, idxs in plan.removed.items():
         group = by_id[gid]
         if len(idxs) >= group.channels:
             raise ValueError(f"plan removes every channel of {gid}")
-        root = grouper.module(group.component, group.root)
-        graph = grouper.graphs[group.component]
-        graph.get_pruning_group(root, tp.prune_linear_out_channels, idxs=list(idxs)).prune()
+        for ref in group.layers:
+            removals.setdefault((ref.component, ref.name, ref.role), set()).update(
+                ref.idxs[i] for i in idxs)
+        if group.component == "interface":
+            _record_interface(pruned, gid.split("/", 1)[1], group.channels, idxs)
+    for (component, name, role), idxs in removals.items():
+        module = grouper.components[component].module.get_submodule(name)
+        _HANDLERS[role](module, sorted(idxs))
     return pruned
+
+
+def _record_interface(agent: AgentAdapter, name: str, width: int, removed) -> None:
+    """Composes the kept-channel index with any earlier pruning of the same interface."""
+    index = agent.meta.get("interface_index", {})
+    gone = set(removed)
+    kept = [dense for i, dense in enumerate(index.get(name, range(width))) if i not in gone]
+    agent.meta["interface_index"] = {**index, name: kept}

@@ -91,7 +91,8 @@ class ChannelRanking:
         importance: group id -> raw per-channel importance.
         normalize: ``"mean"`` (default, see module doc) or ``None`` for raw scores.
         round_to: kept channels of each group are a multiple of this (1: no rounding);
-            odd widths can run slower than dense ones on real runtimes.
+            odd widths can run slower than dense ones on real runtimes. Groups with a
+            block unit (a SimNorm latent) lose whole blocks instead.
         min_channels: channels each group keeps at least (a layer never vanishes).
     """
 
@@ -106,6 +107,7 @@ class ChannelRanking:
         self.costs = CostModel(grouper)
         self.group_ids = [g.id for g in grouper.groups]
         self.channels = {g.id: g.channels for g in grouper.groups}
+        self.units = {g.id: g.unit for g in grouper.groups}
         self.importance = {}
         for g in grouper.groups:
             imp = torch.as_tensor(importance[g.id], dtype=torch.float64).detach()
@@ -120,24 +122,33 @@ class ChannelRanking:
         return {g: c * self.importance[g].to(c.dtype)
                 for g, c in zip(self.group_ids, coefficients.values)}
 
+    def _unit_scores(self, coefficients: Coefficients) -> list[torch.Tensor]:
+        """Per group, the mean score of each removable block (a single channel if unit 1)."""
+        return [score.detach().double().reshape(-1, self.units[gid]).mean(-1)
+                for gid, score in self.scores(coefficients).items()]
+
     def _order(self, coefficients: Coefficients) -> list[tuple[str, int]]:
-        """Removable channels, lowest score first; ties broken by group then channel."""
+        """Removable blocks, lowest score first; ties broken by group then block."""
         entries = []
-        for gi, score in enumerate(self.scores(coefficients).values()):
-            score = score.detach().double()
-            keep = torch.argsort(score, descending=True, stable=True)[: self.min_channels]
+        for gi, score in enumerate(self._unit_scores(coefficients)):
+            gid = self.group_ids[gi]
+            keep_blocks = math.ceil(self.min_channels / self.units[gid])
+            keep = torch.argsort(score, descending=True, stable=True)[:keep_blocks]
             removable = torch.ones(len(score), dtype=torch.bool)
             removable[keep] = False
             entries += [(float(score[i]), gi, int(i)) for i in torch.nonzero(removable)[:, 0]]
         entries.sort()
-        return [(self.group_ids[gi], ch) for _, gi, ch in entries]
+        return [(self.group_ids[gi], block) for _, gi, block in entries]
 
     def _removed_counts(self, order: list[tuple[str, int]], k: int) -> dict[str, int]:
+        """Channels removed per group when the first k blocks of ``order`` go."""
         counts: dict[str, int] = {}
         for gid, _ in order[:k]:
-            counts[gid] = counts.get(gid, 0) + 1
+            counts[gid] = counts.get(gid, 0) + self.units[gid]
         if self.round_to > 1:
             for gid, n in counts.items():
+                if self.units[gid] > 1:
+                    continue  # block groups keep whole blocks already
                 total = self.channels[gid]
                 kept = min(total, math.ceil((total - n) / self.round_to) * self.round_to)
                 counts[gid] = total - kept
@@ -181,12 +192,13 @@ class ChannelRanking:
                 f"no cut lands within {eps} of sparsity {rho}: the nearest reachable "
                 f"sparsities are {near}; widen eps or lower round_to")
         counts = self._removed_counts(order, best)
-        scores = self.scores(coefficients)
         removed = {}
-        for gid, n in counts.items():
+        for gid, score in zip(self.group_ids, self._unit_scores(coefficients)):
+            unit, n = self.units[gid], counts.get(gid, 0)
             if n:
-                lowest = torch.argsort(scores[gid].detach(), stable=True)[:n]
-                removed[gid] = tuple(sorted(int(i) for i in lowest))
+                lowest = torch.argsort(score, stable=True)[: n // unit]
+                removed[gid] = tuple(sorted(b * unit + j for b in lowest.tolist()
+                                            for j in range(unit)))
         cost = self.costs.cost(counts)
         param_s, flop_s = self.costs.sparsity(counts)
         return PruningPlan(removed, param_s, flop_s, cost, self.costs.dense)

@@ -15,6 +15,10 @@ arXiv 2507.14882, step 4, on the same closed-loop trajectories of the dense agen
   SimNorm's product of simplices. (Our concrete choices; COM-PACT, arXiv 2508.08144,
   learns V instead.)
 
+When the latent interface itself was pruned, the pruned latent keeps a subset of the
+dense dimensions (``meta["interface_index"]["latent"]``): the dense latents are compared
+on those dimensions, and the pruned model is started from them.
+
 Agents without a latent space get the action deviation from the dense policy instead.
 """
 
@@ -108,6 +112,21 @@ def _lyapunov_fraction(agent, samples: torch.Tensor) -> float:
     return float((v(nxt) < v(samples)).float().mean())
 
 
+def _kept_latent_dims(dense, pruned) -> list[int] | None:
+    """Positions in the dense latent that the pruned latent keeps (None: all of them)."""
+    kept = pruned.meta.get("interface_index", {}).get("latent")
+    base = dense.meta.get("interface_index", {}).get("latent")
+    if kept is None or kept == base:
+        return None
+    if base is None:
+        return list(kept)
+    position = {dim: i for i, dim in enumerate(base)}
+    if any(dim not in position for dim in kept):
+        raise ValueError("the pruned agent keeps latent dimensions the dense agent does not "
+                         "have: it was not pruned from this agent")
+    return [position[dim] for dim in kept]
+
+
 def latent_stability(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndarray]],
                      horizon: int = 3, max_samples: int = 128, seed: int = 0
                      ) -> LatentStability:
@@ -123,8 +142,14 @@ def latent_stability(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndar
         seed: picks the samples.
     """
     rng = np.random.default_rng(seed)
+    dims = _kept_latent_dims(dense, pruned)
+
+    def shared(z: torch.Tensor) -> torch.Tensor:
+        """A dense latent restricted to the dimensions the pruned latent has."""
+        return z if dims is None else z[..., dims]
+
     obs = np.concatenate([o for o, _ in trajectories])
-    z_dense, z_pruned = dense.latent(obs), pruned.latent(obs)
+    z_dense, z_pruned = shared(dense.latent(obs)), pruned.latent(obs)
     drift = (z_pruned - z_dense).norm(dim=-1).mean().item()
     scale = z_dense.norm(dim=-1).mean().item()
 
@@ -134,18 +159,18 @@ def latent_stability(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndar
         for o, u in trajectories:
             if len(o) <= horizon:
                 continue
-            z0 = dense.latent(o[: len(o) - horizon])
-            zd, zp = z0, z0
+            zd = dense.latent(o[: len(o) - horizon])
+            zp = shared(zd)
             acts = torch.as_tensor(u, dtype=torch.float32)
             for k in range(horizon):
                 a = acts[k: len(o) - horizon + k]
                 zd, zp = dense.latent_step(zd, a), pruned.latent_step(zp, a)
-                errors[k] += (zp - zd).norm(dim=-1).sum().item()
-            count += len(z0)
+                errors[k] += (zp - shared(zd)).norm(dim=-1).sum().item()
+            count += len(zp)
     errors /= max(count, 1)
 
     pick = rng.choice(len(obs), size=min(max_samples, len(obs)), replace=False)
-    visited = z_dense[torch.as_tensor(pick)]
+    visited = dense.latent(obs[pick])
     mix = torch.as_tensor(rng.uniform(size=(len(visited), 1)), dtype=torch.float32)
     partners = visited[torch.as_tensor(rng.permutation(len(visited)))]
     samples = torch.cat([visited, mix * visited + (1 - mix) * partners])
@@ -153,9 +178,9 @@ def latent_stability(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndar
         encoder_drift=drift, encoder_drift_relative=drift / max(scale, 1e-12),
         rollout_error=errors.tolist(),
         spectral_radius_dense=_summary(_spectral_radii(dense, visited)),
-        spectral_radius_pruned=_summary(_spectral_radii(pruned, visited)),
+        spectral_radius_pruned=_summary(_spectral_radii(pruned, shared(visited))),
         lyapunov_decrease_dense=_lyapunov_fraction(dense, samples),
-        lyapunov_decrease_pruned=_lyapunov_fraction(pruned, samples),
+        lyapunov_decrease_pruned=_lyapunov_fraction(pruned, shared(samples)),
         samples=len(samples))
 
 

@@ -78,7 +78,7 @@ def torch_structured(agent, grouper, kind: str, rho: float, seed: int):
     fresh = rlprune.ComponentGrouper(pruned, list(grouper.components))
     zeroed = total = 0
     for group in fresh.groups:
-        layer = fresh.module(group.component, group.root)
+        layer = fresh.root_module(group)
         if kind == "torch-random":
             torch_prune.random_structured(layer, "weight", amount=rho, dim=0)
         else:

@@ -12,7 +12,7 @@ import torch
 import rlprune
 from rlprune.autoencoder import digits_split, load_idx
 from rlprune.masking import ChannelMasks
-from rlprune.search import baseline_plan
+from rlprune.search import baseline_plan, importance_scores
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"
 
@@ -53,6 +53,26 @@ def test_pruned_autoencoder_matches_masks_and_reloads(autoencoder, rho, tmp_path
     reloaded = rlprune.load_agent(tmp_path / "ae.pt")
     assert reloaded.psnr(test) == pytest.approx(pruned.psnr(test), abs=1e-6)
     assert sum(p.numel() for p in reloaded.model.parameters()) == plan.cost.params
+
+
+def test_code_interface_prunes_the_bottleneck_consistently(autoencoder, tmp_path):
+    _, test = digits_split(0)
+    grouper = rlprune.ComponentGrouper(autoencoder, interfaces=["code"])
+    coefficients = rlprune.Coefficients.from_dict([g.id for g in grouper.groups],
+                                                  {"interface/code": 0.2})
+    ranking = rlprune.ChannelRanking(grouper, importance_scores(grouper, "l2"))
+    plan = ranking.plan(coefficients, 0.3, 0.02)
+    assert plan.removed["interface/code"]
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        masked = autoencoder.psnr(test)
+    pruned = rlprune.prune_physically(autoencoder, plan)
+    assert pruned.code_width == 16 - len(plan.removed["interface/code"])
+    assert pruned.psnr(test) == pytest.approx(masked, abs=1e-4)
+    pruned.save(tmp_path / "ae.pt")
+    reloaded = rlprune.load_agent(tmp_path / "ae.pt")
+    assert reloaded.model.cfg.bottleneck == pruned.code_width
+    assert reloaded.psnr(test) == pytest.approx(pruned.psnr(test), abs=1e-6)
 
 
 def test_idx_loader_round_trip_and_errors(tmp_path):

@@ -51,6 +51,23 @@ def test_prune_writes_agent_report_and_resumes(tmp_path):
     assert json.loads(pruned.stdout)["params"] < 0.51 * 35280
 
 
+def test_prune_shrinks_the_latent_with_a_data_aware_criterion(tmp_path):
+    out = tmp_path / "latent"
+    result = run("prune", "cartpole-swingup", "--out", str(out), "--sparsity", "0.5",
+                 "--method", "grid", "--budget", "3", "--criterion", "activation",
+                 "--interfaces", "latent", "--episodes", "1", "--max-episode-steps", "20",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert abs(payload["sparsity"] - 0.5) <= 0.01
+    assert "interface/latent" in payload["coefficients"]
+    # The visited states are measured once and kept for a resumed run.
+    assert (out / "visited_inputs.pt").exists() and payload["env_steps"] == 4 * 20
+    described = json.loads(run("inspect", str(out / "pruned.pt"), "--json").stdout)["agent"]
+    assert described["latent_dim"] == len(
+        described["meta"].get("interface_index", {}).get("latent", range(64)))
+
+
 def test_export_writes_checked_onnx_graphs(tmp_path):
     result = run("export", AE, "--onnx", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
@@ -87,6 +104,9 @@ def test_robustness_grid_dense_vs_pruned(tmp_path):
     (["robustness", "cartpole-swingup", "--perturb", "wind=1", "--out", "OUT"],
      "perturbation grid entry"),
     (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
+    (["inspect", "cartpole-swingup", "--interfaces", "action"], "no prunable interface"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--method", "grid",
+      "--criterion", "l3"], "unknown importance"),
     (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"--sparsity must be in \[0, 1\)"),
     (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--tol", "-1"], "--tol must be"),
     (["prune", AE, "--out", "OUT", "--sparsity", "0.999", "--tol", "0.0001"],

@@ -221,3 +221,59 @@ def test_cost_model_per_channel_costs(tdmpc2_adapter):
     one = costs.cost({"encoder/0": 1})
     assert costs.dense.params - one.params == 5 + 1 + 2 + 64
     assert costs.dense.flops - one.flops == 2 * (5 + 64)
+
+
+def test_latent_interface_group_spans_every_reader_and_writer(tdmpc2_adapter):
+    grouper = ComponentGrouper(tdmpc2_adapter, interfaces=["latent"])
+    latent = grouper.groups[-1]
+    assert (latent.id, latent.channels, latent.unit) == ("interface/latent", 64, 8)
+    by_role = {}
+    for ref in latent.layers:
+        by_role.setdefault(ref.role, set()).add(ref.component)
+    assert by_role["out"] == by_role["norm"] == {"encoder", "dynamics"}
+    assert by_role["in"] == {"dynamics", "reward", "pi", *(f"Q{i}" for i in range(5))}
+    # Consumers read the latent in the first 64 input columns, before the action.
+    assert all(ref.idxs == tuple(range(64)) for ref in latent.layers)
+    with pytest.raises(ValueError, match="no prunable interface 'action'"):
+        ComponentGrouper(tdmpc2_adapter, interfaces=["action"])
+    with pytest.raises(ValueError, match=r"changes components \['encoder', 'dynamics'"):
+        ComponentGrouper(tdmpc2_adapter, ["pi"], interfaces=["latent"])
+
+
+def test_pruned_latent_keeps_whole_simnorm_blocks_and_matches_masks(tdmpc2_adapter, tmp_path):
+    grouper = ComponentGrouper(tdmpc2_adapter, interfaces=["latent"])
+    coefficients = Coefficients.from_dict([g.id for g in grouper.groups],
+                                          {"interface/latent": 0.3})
+    plan = ranking_for(grouper, "random").plan(coefficients, 0.5, 0.02)
+    removed = plan.removed["interface/latent"]
+    assert removed and len(removed) % 8 == 0
+    assert all(set(range(b, b + 8)) <= set(removed) or not set(range(b, b + 8)) & set(removed)
+               for b in range(0, 64, 8))
+    rng = np.random.default_rng(2)
+    obs = rng.normal(size=(16, 5)).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(16, 1)).astype(np.float32)
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        inputs = tdmpc2_adapter.component_inputs(obs, actions)
+        masked = {n: c.module(inputs[n]) for n, c in tdmpc2_adapter.components().items()}
+        tdmpc2_adapter.reset(0)
+        masked_actions = tdmpc2_adapter.act(obs)
+    pruned = prune_physically(tdmpc2_adapter, plan)
+    kept = pruned.meta["interface_index"]["latent"]
+    assert pruned.latent_width == len(kept) == 64 - len(removed)
+    inputs = pruned.component_inputs(obs, actions)
+    for name, component in pruned.components().items():
+        expected = masked[name][:, kept] if name in ("encoder", "dynamics") else masked[name]
+        torch.testing.assert_close(component.module(inputs[name]), expected,
+                                   rtol=1e-5, atol=1e-5)
+    assert sum(p.numel() for c in pruned.components().values()
+               for p in c.module.parameters()) == plan.cost.params
+    pruned.reset(0)
+    np.testing.assert_allclose(pruned.act(obs), masked_actions, atol=1e-5)
+    pruned.save(tmp_path / "latent.pt")
+    reloaded = TDMPC2Adapter.from_path(tmp_path / "latent.pt")
+    assert reloaded.agent.model.cfg.latent_dim == len(kept)
+    assert reloaded.meta["interface_index"]["latent"] == kept
+    reloaded.reset(0)
+    pruned.reset(0)
+    np.testing.assert_array_equal(reloaded.act(obs), pruned.act(obs))

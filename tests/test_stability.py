@@ -8,7 +8,7 @@ import torch
 
 import rlprune
 from rlprune.evaluate import StateRecorder
-from rlprune.search import baseline_plan
+from rlprune.search import baseline_plan, importance_scores
 from rlprune.stability import action_deviation, latent_stability
 from tests.test_evaluate import linear_policy, small_tdmpc2
 
@@ -18,6 +18,7 @@ class LinearLatentAgent:
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor, k: torch.Tensor) -> None:
         self.a, self.b, self.k = a, b, k
+        self.meta = {}
 
     def latent(self, obs) -> torch.Tensor:
         return torch.as_tensor(np.asarray(obs), dtype=torch.float32)
@@ -65,6 +66,18 @@ def test_pruned_world_model_drifts_from_dense_on_closed_loop_states():
     pruned = rlprune.prune_physically(agent, plan)
     report = latent_stability(agent, pruned, trajectories, max_samples=16)
     assert report.encoder_drift > 0 and min(report.rollout_error) > 0
+    assert report.spectral_radius_dense == same.spectral_radius_dense
+    assert 0.0 <= report.lyapunov_decrease_pruned <= 1.0
+
+    # Pruning the latent itself: compared on the latent dimensions the pruned agent kept.
+    grouper = rlprune.ComponentGrouper(agent, interfaces=["latent"])
+    ranking = rlprune.ChannelRanking(grouper, importance_scores(grouper, "l2"))
+    plan = ranking.plan(rlprune.Coefficients.from_dict(
+        [g.id for g in grouper.groups], {"interface/latent": 0.01}), 0.3, 0.05)
+    narrow = rlprune.prune_physically(agent, plan)
+    assert narrow.latent_width == 8  # one of the two SimNorm blocks is left
+    report = latent_stability(agent, narrow, trajectories, max_samples=16)
+    assert report.encoder_drift > 0 and np.isfinite(report.rollout_error).all()
     assert report.spectral_radius_dense == same.spectral_radius_dense
     assert 0.0 <= report.lyapunov_decrease_pruned <= 1.0
 

@@ -16,8 +16,9 @@ from rlprune.autoencoder import MLPAutoencoder, psnr, save_autoencoder
 __all__ = ["AutoencoderAdapter"]
 
 
-def _hidden(net: nn.Sequential) -> list[int]:
-    return [m.out_features for m in net if isinstance(m, nn.Linear)][:-1]
+def _widths(net: nn.Sequential) -> list[int]:
+    """Output widths of the Linear layers, in order (hidden ones, then the output)."""
+    return [m.out_features for m in net if isinstance(m, nn.Linear)]
 
 
 class AutoencoderAdapter:
@@ -30,16 +31,23 @@ class AutoencoderAdapter:
     def __init__(self, model: MLPAutoencoder, meta: dict | None = None) -> None:
         self.model = model.eval()
         self.meta = dict(meta or {})
-        cfg = model.cfg
-        self.interfaces = (Interface("input", cfg.input_dim, (), ("encoder",)),
-                           Interface("code", cfg.bottleneck, ("encoder",), ("decoder",)),
-                           Interface("reconstruction", cfg.input_dim, ("decoder",), ()))
+
+    @property
+    def code_width(self) -> int:
+        """Current bottleneck width (it shrinks when the code interface is pruned)."""
+        return _widths(self.model.encoder)[-1]
+
+    @property
+    def interfaces(self) -> tuple[Interface, ...]:
+        size = self.model.cfg.input_dim
+        return (Interface("input", size, (), ("encoder",)),
+                Interface("code", self.code_width, ("encoder",), ("decoder",), prunable=True),
+                Interface("reconstruction", size, ("decoder",), ()))
 
     def components(self) -> dict[str, Component]:
-        cfg = self.model.cfg
         out = {}
-        for name, net, width in (("encoder", self.model.encoder, cfg.input_dim),
-                                 ("decoder", self.model.decoder, cfg.bottleneck)):
+        for name, net, width in (("encoder", self.model.encoder, self.model.cfg.input_dim),
+                                 ("decoder", self.model.decoder, self.code_width)):
             last = [m for m in net if isinstance(m, nn.Linear)][-1]
             out[name] = Component(name, net, torch.zeros(1, width), (last,))
         return out
@@ -65,14 +73,15 @@ class AutoencoderAdapter:
         return psnr(self.model(images), images)
 
     def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
-        cfg = self.model.cfg
-        return {"autoencoder": (self.model, torch.zeros(1, cfg.input_dim)),
-                "encoder": (self.model.encoder, torch.zeros(1, cfg.input_dim)),
-                "decoder": (self.model.decoder, torch.zeros(1, cfg.bottleneck))}
+        size = self.model.cfg.input_dim
+        return {"autoencoder": (self.model, torch.zeros(1, size)),
+                "encoder": (self.model.encoder, torch.zeros(1, size)),
+                "decoder": (self.model.decoder, torch.zeros(1, self.code_width))}
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-        self.model.cfg = replace(self.model.cfg, encoder=_hidden(self.model.encoder),
-                                 decoder=_hidden(self.model.decoder))
+        self.model.cfg = replace(self.model.cfg, encoder=_widths(self.model.encoder)[:-1],
+                                 decoder=_widths(self.model.decoder)[:-1],
+                                 bottleneck=self.code_width)
         save_autoencoder(path, self.model, {**self.meta, **(meta or {})})
 
     def clone(self) -> AutoencoderAdapter:

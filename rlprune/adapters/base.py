@@ -43,14 +43,22 @@ class Interface:
     Args:
         name: ``"latent"``, ``"action"``, ``"observation"``...
         width: its size.
-        producers: components that write it.
-        consumers: components that read it.
+        producers: components whose protected output layer writes it.
+        consumers: components whose first Linear reads it.
+        prunable: its width may shrink (a latent or a bottleneck; never the env's
+            observation or action).
+        unit: channels removed together (SimNorm's group size for a SimNorm latent, so
+            every remaining group is still a whole simplex).
+        offset: where it starts in each consumer's input (inputs like ``[z, a]``).
     """
 
     name: str
     width: int
     producers: tuple[str, ...] = ()
     consumers: tuple[str, ...] = field(default_factory=tuple)
+    prunable: bool = False
+    unit: int = 1
+    offset: int = 0
 
 
 @runtime_checkable
@@ -65,6 +73,8 @@ class AgentAdapter(Protocol):
     """Action space the agent acts in (None for non-RL models)."""
     interfaces: tuple[Interface, ...]
     """Tensors that cross components; their widths are protected by default."""
+    meta: dict[str, Any]
+    """JSON-able facts saved with the agent (task, training steps, pruned interfaces)."""
 
     def components(self) -> dict[str, Component]:
         """The prunable networks by name."""

@@ -56,6 +56,7 @@ class ModuleAdapter:
         self.example_inputs = dict(example_inputs)
         self.output_layers = dict(output_layers or {})
         self.policy = policy
+        self.meta: dict[str, Any] = {}
 
     def components(self) -> dict[str, Component]:
         return {name: Component(name, module, self.example_inputs[name],

@@ -17,9 +17,12 @@ from rlprune.adapters.base import Component, Interface
 __all__ = ["TDMPC2Adapter"]
 
 
-def _hidden_widths(network: nn.Sequential) -> list[int]:
-    linears = [m for m in network if isinstance(m, nn.Linear)]
-    return [layer.out_features for layer in linears[:-1]]
+def _linears(network: nn.Module) -> list[nn.Linear]:
+    return [m for m in network.modules() if isinstance(m, nn.Linear)]
+
+
+def _hidden_widths(network: nn.Module) -> list[int]:
+    return [layer.out_features for layer in _linears(network)[:-1]]
 
 
 def _policy_mean(pi: nn.Module, z: torch.Tensor) -> torch.Tensor:
@@ -57,12 +60,23 @@ class TDMPC2Adapter:
         self.meta = dict(agent.meta)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (cfg.obs_dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (cfg.action_dim,), np.float32)
+
+    @property
+    def latent_width(self) -> int:
+        """Current latent width (it shrinks when the latent interface is pruned)."""
+        return _linears(self.agent.model.encoder)[-1].out_features
+
+    @property
+    def interfaces(self) -> tuple[Interface, ...]:
+        cfg = self.agent.model.cfg
         q_names = tuple(f"Q{i}" for i in range(cfg.num_q))
-        self.interfaces = (
+        return (
             Interface("observation", cfg.obs_dim, (), ("encoder",)),
-            Interface("latent", cfg.latent_dim, ("encoder", "dynamics"),
-                      ("dynamics", "reward", "pi", *q_names)),
-            Interface("action", cfg.action_dim, ("pi",), ("dynamics", "reward", *q_names)),
+            Interface("latent", self.latent_width, ("encoder", "dynamics"),
+                      ("dynamics", "reward", "pi", *q_names), prunable=True,
+                      unit=cfg.simnorm_dim),
+            Interface("action", cfg.action_dim, ("pi",), ("dynamics", "reward", *q_names),
+                      offset=self.latent_width),
         )
 
     @classmethod
@@ -79,14 +93,11 @@ class TDMPC2Adapter:
 
     def components(self) -> dict[str, Component]:
         cfg = self.agent.model.cfg
-        z = torch.zeros(1, cfg.latent_dim)
-        za = torch.zeros(1, cfg.latent_dim + cfg.action_dim)
+        z = torch.zeros(1, self.latent_width)
+        za = torch.zeros(1, self.latent_width + cfg.action_dim)
         inputs = {"encoder": torch.zeros(1, cfg.obs_dim), "pi": z}
-        out = {}
-        for name, module in self.agent.model.components().items():
-            last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
-            out[name] = Component(name, module, inputs.get(name, za), (last,))
-        return out
+        return {name: Component(name, module, inputs.get(name, za), (_linears(module)[-1],))
+                for name, module in self.agent.model.components().items()}
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
@@ -132,14 +143,17 @@ class TDMPC2Adapter:
         dense = {name: cfg.__class__(**{**cfg.to_dict(), "hidden_widths": {}}).widths(name)
                  for name in widths}
         changed = {name: w for name, w in widths.items() if w != dense[name]}
-        model.cfg = cfg.__class__(**{**cfg.to_dict(), "hidden_widths": changed})
+        model.cfg = cfg.__class__(**{**cfg.to_dict(), "hidden_widths": changed,
+                                     "latent_dim": self.latent_width})
         tdmpc2.save_agent(path, self.agent, meta={**self.meta, **(meta or {})})
 
     def clone(self) -> TDMPC2Adapter:
-        return TDMPC2Adapter(copy.deepcopy(self.agent))
+        clone = TDMPC2Adapter(copy.deepcopy(self.agent))
+        clone.meta = copy.deepcopy(self.meta)
+        return clone
 
     def describe(self) -> dict[str, Any]:
         cfg = self.agent.model.cfg
         return {"kind": self.kind, "task": self.task, "action_repeat": self.action_repeat,
                 "obs_dim": cfg.obs_dim, "action_dim": cfg.action_dim,
-                "latent_dim": cfg.latent_dim, "meta": self.meta}
+                "latent_dim": self.latent_width, "meta": self.meta}

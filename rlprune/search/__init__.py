@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.grouping import ComponentGrouper
-from rlprune.importance import ChannelStats
+from rlprune.importance import DATA_CRITERIA, ChannelStats, collect_channel_stats
+from rlprune.io import atomic_torch_save, load_weights_only
 from rlprune.ranking import ChannelRanking
 from rlprune.search.baselines import BASELINES, baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
@@ -37,9 +39,9 @@ METHODS = ("magnitude", "random", "grid", "gradient", "cmaes")
 def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
            method: str = "grid", budget: int = 50, seed: int = 0,
            criterion: str = "l2", scope: str = "component",
-           components: list[str] | None = None, round_to: int = 1,
-           stats: ChannelStats | None = None, run_dir: str | Path | None = None,
-           progress: bool = True) -> SearchResult:
+           components: list[str] | None = None, interfaces: tuple[str, ...] = (),
+           round_to: int = 1, stats: ChannelStats | None = None,
+           run_dir: str | Path | None = None, progress: bool = True) -> SearchResult:
     """Finds soft coefficients that keep the objective high at sparsity rho +- eps.
 
     Args:
@@ -51,17 +53,23 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
             ``gradient`` (surrogate descent, snapshots ranked on the objective), ``cmaes``.
         budget: maximum scored candidates.
         seed: seeds random importance and CMA-ES.
-        criterion: base importance for grid/cmaes (``l2``, ``activation``...; data-aware
-            criteria need ``stats``).
-        scope: one coefficient per ``component`` or per ``group``.
+        criterion: base importance for grid/gradient/cmaes (``l2``, ``activation``...).
+            Data-aware criteria read statistics of the dense agent's visited states: from
+            ``stats`` if given, else measured on the objective's own episodes.
+        scope: one coefficient per ``component`` or per ``group`` (a pruned interface
+            always gets its own).
         components: components to prune (default: the adapter's choice).
+        interfaces: prunable interfaces to shrink as well (e.g. ``("latent",)``).
         round_to: kept channels per group are a multiple of this.
-        run_dir: keep resumable state here.
+        run_dir: keep resumable state here (search history and the visited states).
     """
     if method not in METHODS:
         raise ValueError(f"unknown search method {method!r}; choose one of {METHODS}")
-    grouper = ComponentGrouper(agent, components)
+    grouper = ComponentGrouper(agent, components, interfaces=interfaces)
     base = BASELINES.get(method, criterion)
+    visited = _VisitedInputs(objective, agent, run_dir)
+    if base in DATA_CRITERIA and stats is None:
+        stats = collect_channel_stats(grouper, visited.inputs(), seed=seed)
     ranking = ChannelRanking(grouper, importance_scores(grouper, base, seed=seed, stats=stats),
                              round_to=round_to)
     harness = SearchHarness(agent, grouper, ranking, objective, rho, eps,
@@ -72,9 +80,38 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
     elif method == "grid":
         grid_search(harness)
     elif method == "gradient":
-        inputs, env_steps = objective.surrogate_inputs(agent)
-        harness.extra_env_steps += env_steps
-        gradient_search(harness, inputs, seed=seed)
+        gradient_search(harness, visited.inputs(), seed=seed)
     else:
         cmaes_search(harness, seed=seed)
+    harness.extra_env_steps += visited.env_steps
     return harness.result(method)
+
+
+class _VisitedInputs:
+    """Component inputs on the dense agent's closed-loop states, measured at most once.
+
+    Data-aware criteria and the gradient surrogate share them; with a run dir they are
+    kept on disk (weights-only), so a resumed search neither re-runs nor re-counts the
+    episodes.
+    """
+
+    FILE = "visited_inputs.pt"
+
+    def __init__(self, objective: Objective, agent: AgentAdapter,
+                 run_dir: str | Path | None) -> None:
+        self.objective, self.agent = objective, agent
+        self.path = Path(run_dir) / self.FILE if run_dir is not None else None
+        self._inputs: dict[str, torch.Tensor] | None = None
+        self.env_steps = 0
+
+    def inputs(self) -> dict[str, torch.Tensor]:
+        if self._inputs is None:
+            if self.path is not None and self.path.exists():
+                saved = load_weights_only(self.path)
+                self._inputs, self.env_steps = saved["inputs"], int(saved["env_steps"])
+            else:
+                self._inputs, self.env_steps = self.objective.surrogate_inputs(self.agent)
+                if self.path is not None:
+                    atomic_torch_save({"inputs": self._inputs, "env_steps": self.env_steps},
+                                      self.path)
+        return self._inputs

@@ -68,7 +68,8 @@ class SearchHarness:
         rho: target sparsity.
         eps: tolerance.
         budget: maximum number of scored candidates.
-        scope: ``"component"`` (one coefficient per component) or ``"group"``.
+        scope: ``"component"`` (one coefficient per component) or ``"group"``; a
+            pruned interface has its own coefficient either way.
         run_dir: where to keep the resumable state (None: in memory only).
         progress: show a progress bar.
     """
@@ -84,10 +85,10 @@ class SearchHarness:
         self.agent, self.grouper, self.ranking = agent, grouper, ranking
         self.objective, self.rho, self.eps, self.budget = objective, rho, eps, budget
         self.scope = scope
-        self.units = (list(grouper.components) if scope == "component"
-                      else [g.id for g in grouper.groups])
-        self.unit_of_group = [self.units.index(g.component if scope == "component" else g.id)
-                               for g in grouper.groups]
+        keys = [g.id if scope == "group" or g.component == "interface" else g.component
+                for g in grouper.groups]
+        self.units = list(dict.fromkeys(keys))
+        self.unit_of_group = [self.units.index(k) for k in keys]
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: list[dict] = []
         self.extra_env_steps = 0
