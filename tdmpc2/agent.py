@@ -14,6 +14,9 @@ from tdmpc2.world_model import WorldModel
 
 __all__ = ["RunningScale", "TDMPC2Agent", "UpdateInfo", "heuristic_discount"]
 
+_MIN_ROWS = 4
+"""Smallest batch the encoder runs on (see ``act``)."""
+
 
 def heuristic_discount(episode_length: int | None, cfg: TrainConfig) -> float:
     """TD-MPC2's discount from the episode length: longer episodes, longer horizon."""
@@ -111,7 +114,11 @@ class TDMPC2Agent:
             obs_t = obs_t.unsqueeze(0)
         if first_step is None:
             first_step = torch.ones(obs_t.shape[0], dtype=torch.bool)
-        z = self.model.encode(obs_t)
+        # MKL multiplies matrices of fewer than 4 rows with other kernels, which sum in
+        # another order: pad small batches, so an env gets bit-identical actions whether
+        # it is planned alone or inside a batch.
+        padding = max(0, _MIN_ROWS - len(obs_t))
+        z = self.model.encode(torch.cat([obs_t, obs_t[:1].expand(padding, -1)]))[:len(obs_t)]
         planner = planner or self.planner
         action = planner.plan(z, torch.as_tensor(np.asarray(first_step)), eval_mode)
         return action.numpy()

@@ -2,8 +2,13 @@
 
 One ``plan`` call refines action sequences for N environments at once: the N x S
 candidate trajectories run through the world model as one batch, which is what makes
-batched closed-loop evaluation cheap. All randomness comes from the planner's own
-``torch.Generator``, so a seed reproduces every action.
+batched closed-loop evaluation cheap.
+
+All randomness comes from the planner's own generators, one *stream per batch row*:
+row ``i`` draws from a generator seeded ``seed + i``, in the order a single-env plan
+would. So planning N episodes in one batch makes the same draws as planning each alone
+with seed ``seed + i`` (batched evaluation equals the sequential loop, up to float
+rounding of batched matrix products), and a seed reproduces every action.
 """
 
 from __future__ import annotations
@@ -28,31 +33,46 @@ class MPPIPlanner:
 
     def __init__(self, model: WorldModel, cfg: PlannerConfig, discount: float, seed: int = 0):
         self.model, self.cfg, self.discount = model, cfg, discount
-        self.generator = torch.Generator().manual_seed(seed)
-        self._prev_mean: torch.Tensor | None = None
+        self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
-        """Restarts the random stream (common random numbers across candidates)."""
-        self.generator.manual_seed(seed)
-        self._prev_mean = None
+        """Restarts every stream: row i from ``seed + i`` (common random numbers)."""
+        self.seed = seed
+        self.streams: list[torch.Generator] = []
+        self._prev_mean: torch.Tensor | None = None
 
-    def _randn(self, *shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=self.generator)
+    @property
+    def generator(self) -> torch.Generator:
+        """The stream of row 0 (the only one when acting in a single env)."""
+        return self._streams(1)[0]
 
-    def _q_pair(self) -> torch.Tensor:
-        return torch.randperm(self.model.cfg.num_q, generator=self.generator)[:2]
+    def _streams(self, n: int) -> list[torch.Generator]:
+        while len(self.streams) < n:
+            self.streams.append(torch.Generator().manual_seed(self.seed + len(self.streams)))
+        return self.streams[:n]
+
+    def _randn(self, n: int, *shape: int) -> torch.Tensor:
+        """Standard normals [n, *shape], row i from stream i."""
+        return torch.stack([torch.randn(*shape, generator=g) for g in self._streams(n)])
+
+    def _q_pairs(self, n: int) -> torch.Tensor:
+        """Two distinct Q heads per row: [n, 2]."""
+        return torch.stack([torch.randperm(self.model.cfg.num_q, generator=g)[:2]
+                            for g in self._streams(n)])
 
     @torch.no_grad()
-    def estimate_value(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def estimate_value(self, z: torch.Tensor, actions: torch.Tensor, n: int) -> torch.Tensor:
         """Discounted model return of action sequences plus a terminal Q value.
 
         Args:
-            z: latents [B, L].
-            actions: [H, B, A].
+            z: latents [n * S, L], the S candidates of each of n rows together.
+            actions: [H, n * S, A].
+            n: batch rows (random streams).
 
         Returns:
-            values [B, 1].
+            values [n * S, 1].
         """
+        per_row = z.shape[0] // n
         value = torch.zeros(z.shape[0], 1)
         weight = 1.0
         for action in actions:
@@ -60,17 +80,20 @@ class MPPIPlanner:
             z = self.model.next(z, action)
             value = value + weight * reward
             weight *= self.discount
-        terminal, _, _ = self.model.policy(z, self._randn(z.shape[0], self.model.cfg.action_dim))
-        return value + weight * self.model.q_value(z, terminal, self._q_pair(), "avg")
+        noise = self._randn(n, per_row, self.model.cfg.action_dim).flatten(0, 1)
+        terminal, _, _ = self.model.policy(z, noise)
+        pairs = self._q_pairs(n).repeat_interleave(per_row, dim=0)
+        return value + weight * self.model.q_value(z, terminal, pairs, "avg")
 
     @torch.no_grad()
     def _policy_trajectories(self, z: torch.Tensor) -> torch.Tensor:
         """Roll the policy prior through the model: [H, N * P, A] for N latents."""
-        cfg = self.cfg
+        cfg, n = self.cfg, z.shape[0]
         z = z.repeat_interleave(cfg.num_pi_trajs, dim=0)
         out = []
         for t in range(cfg.horizon):
-            action, _, _ = self.model.policy(z, self._randn(z.shape[0], self.model.cfg.action_dim))
+            noise = self._randn(n, cfg.num_pi_trajs, self.model.cfg.action_dim).flatten(0, 1)
+            action, _, _ = self.model.policy(z, noise)
             out.append(action)
             if t < cfg.horizon - 1:
                 z = self.model.next(z, action)
@@ -102,9 +125,10 @@ class MPPIPlanner:
         z_rep = z.repeat_interleave(s, dim=0)
 
         for _ in range(cfg.iterations):
-            noise = self._randn(h, n, s - p, a_dim)
+            noise = self._randn(n, h, s - p, a_dim).transpose(0, 1)
             actions[:, :, p:] = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
-            value = self.estimate_value(z_rep, actions.reshape(h, n * s, a_dim)).reshape(n, s)
+            value = self.estimate_value(z_rep, actions.reshape(h, n * s, a_dim), n)
+            value = value.reshape(n, s)
             value = torch.nan_to_num(value, nan=-torch.inf)
             elite_value, elite_idx = value.topk(k, dim=1)
             index = elite_idx[None, :, :, None].expand(h, n, k, a_dim)
@@ -115,7 +139,8 @@ class MPPIPlanner:
             var = (weight * (elites - mean.unsqueeze(2)).pow(2)).sum(2)
             std = var.sqrt().clamp(cfg.min_std, cfg.max_std)
 
-        choice = torch.multinomial(score, 1, generator=self.generator).squeeze(1)  # [N]
+        choice = torch.cat([torch.multinomial(row, 1, generator=g)
+                            for row, g in zip(score, self._streams(n))])  # [N]
         chosen = elites[:, torch.arange(n), choice]  # [H, N, A]
         self._prev_mean = mean
         action = chosen[0]

@@ -133,14 +133,28 @@ class WorldModel(nn.Module):
         reduce: str = "avg",
         target: bool = False,
     ) -> torch.Tensor:
-        """Value from two heads chosen by ``pair`` (two indices), averaged or min'd: [..., 1].
+        """Value from two heads, averaged or min'd: [..., 1].
 
-        Evaluating only the chosen heads keeps planning cost independent of ``num_q``.
+        ``pair`` holds two head indices for every row, or one pair per row ([B, 2] for
+        z of shape [B, L]: each planning row draws its own). Evaluating only the chosen
+        heads keeps planning cost independent of ``num_q``.
         """
         za = torch.cat([z, action], dim=-1)
         heads = self.target_Qs if target else self.Qs
-        q1, q2 = (self.two_hot.decode(heads[int(i)](za)) for i in pair)
+        if pair.ndim == 1:
+            q1, q2 = (self.two_hot.decode(heads[int(i)](za)) for i in pair)
+        else:
+            q1, q2 = (self._q_per_row(heads, za, pair[:, j]) for j in (0, 1))
         return torch.min(q1, q2) if reduce == "min" else (q1 + q2) / 2
+
+    def _q_per_row(self, heads: nn.ModuleList, za: torch.Tensor,
+                   head_of_row: torch.Tensor) -> torch.Tensor:
+        """Row r valued by head ``head_of_row[r]``, each head run once on its rows."""
+        out = za.new_empty(za.shape[0], 1)
+        for head in head_of_row.unique().tolist():
+            rows = (head_of_row == head).nonzero()[:, 0]
+            out[rows] = self.two_hot.decode(heads[head](za[rows]))
+        return out
 
     def soft_update_targets(self, tau: float) -> None:
         with torch.no_grad():

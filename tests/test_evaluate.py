@@ -45,6 +45,18 @@ def test_batched_equals_sequential_for_a_deterministic_policy():
     assert batched.lengths.tolist() == [60, 60, 60]
 
 
+def test_batched_equals_sequential_for_a_planning_agent():
+    """Planner noise comes in one stream per batch row (seed + i): a batch of MPPI
+    episodes makes the same draws as each episode planned alone with its own seed."""
+    agent = small_tdmpc2()
+    batched = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=3, seed=7,
+                                  action_repeat=2, max_episode_steps=120).evaluate(agent)
+    singles = [ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=1, seed=7 + i,
+                                   action_repeat=2, max_episode_steps=120).evaluate(agent)
+               for i in range(3)]
+    np.testing.assert_array_equal(batched.returns, [s.returns[0] for s in singles])
+
+
 def test_same_seed_same_returns_for_a_planning_agent():
     agent = small_tdmpc2()
     evaluator = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=3,
