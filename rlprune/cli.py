@@ -110,6 +110,9 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           budget: int = typer.Option(20, help="candidates scored on the real metric"),
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
           episodes: int = typer.Option(4, help="episodes per candidate"),
+          race: bool = typer.Option(True, help="stop candidates clearly worse than the "
+                                               "best so far early (paired test on the "
+                                               "same episodes)"),
           seed: int = typer.Option(0),
           scope: str = typer.Option("component", help="one coefficient per component/group"),
           criterion: str = typer.Option("l2", help="base importance for grid, gradient, "
@@ -125,7 +128,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         result, pruned, path = _prune(
             agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
             max_episode_steps, criterion=criterion, components=_names(components),
-            interfaces=tuple(_names(interfaces) or ()))
+            interfaces=tuple(_names(interfaces) or ()), race=race)
     except _USER_ERRORS as e:
         _fail(e)
     payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
@@ -182,7 +185,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
 
 
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
-           max_episode_steps, criterion="l2", components=None, interfaces=()):
+           max_episode_steps, criterion="l2", components=None, interfaces=(), race=True):
     import rlprune
     from rlprune.autoencoder import digits_split
     from rlprune.report import write_json
@@ -200,7 +203,7 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
         spec, repeat = _env_options(adapter, env)
         objective = ReturnObjective(rlprune.ClosedLoopEvaluator(
             spec, episodes=episodes, seed=seed, action_repeat=repeat,
-            max_episode_steps=max_episode_steps))
+            max_episode_steps=max_episode_steps), race=race)
     out.mkdir(parents=True, exist_ok=True)
     result = search(adapter, objective, sparsity, tol, method=method, budget=budget,
                     seed=seed, criterion=criterion, scope=scope, components=components,

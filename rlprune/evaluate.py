@@ -135,22 +135,34 @@ class ClosedLoopEvaluator:
                 raise ValueError(f"{what} space mismatch: the agent expects shape "
                                  f"{agent_space.shape}, {self.env_spec} gives {env_space.shape}")
 
-    def evaluate(self, agent: AgentAdapter, recorder: StateRecorder | None = None) -> EvalResult:
-        """Runs the episodes; ``recorder`` (optional) sees every visited state."""
+    def evaluate(self, agent: AgentAdapter, recorder: StateRecorder | None = None,
+                 episodes: range | None = None) -> EvalResult:
+        """Runs the episodes; ``recorder`` (optional) sees every visited state.
+
+        ``episodes`` picks a contiguous part of the episode list (racing evaluates a
+        candidate chunk by chunk). The agent is reset with the seed of the part's first
+        episode, so a part gives exactly the returns those episodes get in a full run
+        (for agents whose randomness is one stream per batch row, like our planner).
+        """
         self.check_agent(agent)
+        episodes = range(self.episodes) if episodes is None else episodes
+        if episodes.step != 1 or not 0 <= episodes.start < episodes.stop <= self.episodes:
+            raise ValueError(f"episodes must be a contiguous part of range({self.episodes}), "
+                             f"got {episodes}")
+        seeds = self.seeds[episodes.start:episodes.stop]
         start = time.perf_counter()
-        vec = envs.make_vector_env(self.env_spec, self.episodes,
+        vec = envs.make_vector_env(self.env_spec, len(seeds),
                                    vectorization=self.vectorization, **self.options)
-        agent.reset(self.seed)
+        agent.reset(seeds[0])
         try:
-            batch = envs.run_episodes(vec, agent.act, self.seeds, on_step=recorder)
+            batch = envs.run_episodes(vec, agent.act, seeds, on_step=recorder)
         except Exception as e:  # noqa: BLE001 - a crashing simulator must not end a sweep
-            n = self.episodes
-            return EvalResult(np.zeros(n), np.zeros(n, dtype=np.int64), self.seeds,
+            n = len(seeds)
+            return EvalResult(np.zeros(n), np.zeros(n, dtype=np.int64), seeds,
                               np.ones(n, dtype=bool), 0, time.perf_counter() - start,
-                              error=f"{type(e).__name__}: {e} (episode seeds {self.seeds})")
+                              error=f"{type(e).__name__}: {e} (episode seeds {seeds})")
         finally:
             vec.close()
-        return EvalResult(batch.returns, batch.lengths, self.seeds, batch.failed,
+        return EvalResult(batch.returns, batch.lengths, seeds, batch.failed,
                           int(batch.lengths.sum()) * self.options["action_repeat"],
                           time.perf_counter() - start)

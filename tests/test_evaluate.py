@@ -171,3 +171,16 @@ def test_load_agent_passes_adapters_through_and_wraps_modules():
     assert load_agent(policy) is policy
     wrapped = load_agent(nn.Linear(3, 2), example_inputs=torch.zeros(1, 3))
     assert wrapped.kind == "module" and set(wrapped.components()) == {"model"}
+
+
+def test_parts_of_the_episode_list_reproduce_the_full_run():
+    agent = small_tdmpc2()
+    evaluator = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=4, seed=5,
+                                    action_repeat=2, max_episode_steps=40)
+    full = evaluator.evaluate(agent)
+    parts = [evaluator.evaluate(agent, episodes=range(0, 1)),
+             evaluator.evaluate(agent, episodes=range(1, 4))]
+    np.testing.assert_array_equal(full.returns, np.concatenate([p.returns for p in parts]))
+    assert parts[1].seeds == (6, 7, 8)
+    with pytest.raises(ValueError, match="contiguous part"):
+        evaluator.evaluate(agent, episodes=range(2, 6))

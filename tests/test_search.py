@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import rlprune
 from rlprune.autoencoder import digits_split
 from rlprune.search import PSNRObjective, ReturnObjective, Score, baseline_plan, search
-from tests.test_evaluate import small_tdmpc2
+from tests.test_evaluate import linear_policy, small_tdmpc2
 
 SHIPPED_AE = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"
 
@@ -117,3 +118,41 @@ def test_gradient_search_on_a_world_model_counts_surrogate_rollouts():
     assert result.evaluations == 5 and result.env_steps == 6 * 2 * 30
     assert abs(result.plan.sparsity - 0.4) <= 0.03
     assert all(p.requires_grad for p in agent.components()["pi"].module.parameters())
+
+
+def constant_policy(push: float):
+    """A cartpole controller that always pushes with ``push`` (0: leaves the pole be)."""
+    policy = linear_policy()
+    with torch.no_grad():
+        for p in policy.modules["model"].parameters():
+            p.zero_()
+        policy.modules["model"][2].bias.fill_(float(np.arctanh(push)))
+    return policy
+
+
+def test_racing_stops_a_clearly_worse_candidate_and_plays_out_a_good_one():
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-balance", episodes=8, seed=0,
+                                            max_episode_steps=100)
+    racing = ReturnObjective(evaluator, race=True, chunk=2)
+    incumbent = ReturnObjective(evaluator)(constant_policy(0.0))
+    assert incumbent.complete and len(incumbent.details["returns"]) == 8
+    worse = racing(constant_policy(0.9), incumbent)
+    assert not worse.complete and worse.value < incumbent.value
+    assert worse.env_steps == 2 * 100 and worse.env_steps_saved == 6 * 100
+    same = racing(constant_policy(0.0), incumbent)
+    assert same.complete and same.value == incumbent.value and same.env_steps == 800
+    assert racing(constant_policy(0.9)).complete  # no incumbent yet: every episode
+
+
+def test_racing_search_keeps_only_fully_measured_candidates_as_best(tmp_path):
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=4, seed=0,
+                                            action_repeat=2, max_episode_steps=40)
+    result = search(agent, ReturnObjective(evaluator, race=True), 0.5, 0.02, method="cmaes",
+                    budget=6, scope="group", run_dir=tmp_path, progress=False)
+    scored = [h for h in result.history if h["status"] == "scored"]
+    best = max((h for h in scored if h["complete"]), key=lambda h: h["metric"])
+    assert result.metric == best["metric"]
+    assert result.env_steps_saved == sum(h["env_steps_saved"] for h in scored)
+    assert result.env_steps == sum(h["env_steps"] for h in scored)
+    assert all(h["complete"] == (h["env_steps"] == 4 * 40) for h in scored)

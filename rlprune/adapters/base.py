@@ -85,7 +85,11 @@ class AgentAdapter(Protocol):
         ...
 
     def reset(self, seed: int) -> None:
-        """Restarts any internal randomness (e.g. a planner) for common random numbers."""
+        """Restarts any internal randomness (e.g. a planner) for common random numbers.
+
+        Agents with randomness should give batch row ``i`` its own stream seeded
+        ``seed + i``: then a batch of episodes acts exactly as each episode alone.
+        """
         ...
 
     def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:

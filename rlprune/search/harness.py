@@ -24,7 +24,7 @@ from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
 from rlprune.masking import ChannelMasks
 from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
-from rlprune.search.objective import Objective
+from rlprune.search.objective import Objective, Score
 
 __all__ = ["BudgetExhausted", "SearchHarness", "SearchResult"]
 
@@ -48,12 +48,15 @@ class SearchResult:
     env_steps: int
     wall_time: float
     history: list[dict] = field(default_factory=list)
+    env_steps_saved: int = 0
+    """Env steps racing did not spend on clearly worse candidates."""
 
     def to_dict(self) -> dict:
         return {"method": self.method, "coefficients": self.coefficients,
                 "metric": self.metric, "ci95": self.ci95, "sparsity": self.plan.sparsity,
                 "flop_sparsity": self.plan.flop_sparsity, "evaluations": self.evaluations,
-                "env_steps": self.env_steps, "wall_time": self.wall_time,
+                "env_steps": self.env_steps, "env_steps_saved": self.env_steps_saved,
+                "wall_time": self.wall_time,
                 "plan": self.plan.to_dict(), "history": self.history}
 
 
@@ -136,9 +139,14 @@ class SearchHarness:
             raise BudgetExhausted(f"budget of {self.budget} evaluations used")
         with ChannelMasks(self.grouper) as masks:
             masks.set_plan(plan)
-            score = self.objective(self.agent)
+            if getattr(self.objective, "races", False):
+                score = self.objective(self.agent, self._incumbent())
+            else:
+                score = self.objective(self.agent)
         self._record({"key": key, "status": "scored", "metric": score.value,
                       "ci95": score.ci95, "env_steps": score.env_steps,
+                      "complete": score.complete, "env_steps_saved": score.env_steps_saved,
+                      "details": score.details,
                       "sparsity": plan.sparsity, "flop_sparsity": plan.flop_sparsity,
                       "time": time.perf_counter() - self.start})
         self.bar.update(1)
@@ -165,10 +173,21 @@ class SearchHarness:
             self._cache[record["key"]] = record
 
     def best(self) -> dict:
-        scored = [h for h in self.history if h["status"] == "scored"]
+        """The best fully measured candidate (raced-out ones only have partial metrics)."""
+        scored = [h for h in self.history if h["status"] == "scored" and h.get("complete", True)]
         if not scored:
             return {"metric": float("-inf")}
         return max(scored, key=lambda h: h["metric"])
+
+    def _incumbent(self) -> Score | None:
+        best = self.best()
+        if "key" not in best or not np.isfinite(best["metric"]):
+            return None
+        return Score(best["metric"], best["ci95"], best["env_steps"], best.get("details", {}))
+
+    @property
+    def env_steps_saved(self) -> int:
+        return sum(h.get("env_steps_saved", 0) for h in self.history)
 
     def result(self, method: str) -> SearchResult:
         """The best scored candidate as a ``SearchResult``."""
@@ -182,4 +201,5 @@ class SearchHarness:
         self.bar.close()
         return SearchResult(method, coefficients.as_dict(), plan, best["metric"], best["ci95"],
                             self.evaluations, self.env_steps,
-                            time.perf_counter() - self.start, list(self.history))
+                            time.perf_counter() - self.start, list(self.history),
+                            env_steps_saved=self.env_steps_saved)

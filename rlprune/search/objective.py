@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
+from scipy import stats as scipy_stats
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import ClosedLoopEvaluator, StateRecorder
+from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
 
 __all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score"]
 
@@ -30,13 +32,19 @@ class Score:
     env_steps: int = 0
     """Environment steps spent measuring it."""
     details: dict = field(default_factory=dict)
+    complete: bool = True
+    """False when racing stopped the measurement early: ``value`` is then a partial
+    estimate, known (with confidence) to be worse than the incumbent's."""
+    env_steps_saved: int = 0
+    """Env steps racing did not spend (skipped episodes x the mean episode's steps)."""
 
 
 class Objective(Protocol):
     """``objective(agent) -> Score`` on an agent whose masks are already set.
 
     ``surrogate_inputs`` gives the component inputs the gradient search fits on, and the
-    env steps it cost to get them.
+    env steps it cost to get them. Objectives with ``races = True`` also accept the
+    incumbent's ``Score`` and may stop early on candidates that cannot beat it.
     """
 
     def __call__(self, agent: AgentAdapter) -> Score:
@@ -50,15 +58,71 @@ class ReturnObjective:
     """Mean episode return over the evaluator's seeded episodes (common random numbers).
 
     A candidate with a failed episode (non-finite action or reward) scores -inf.
+
+    With ``race=True`` a candidate runs ``chunk`` episodes at a time and stops as soon
+    as a one-sided paired t-test on the episodes played so far says, at ``confidence``,
+    that it is worse than the incumbent on the same episodes (racing; common random
+    numbers make the paired differences far less noisy than the returns themselves).
+    A candidate that is not clearly worse plays every episode.
+
+    Args:
+        evaluator: the episodes.
+        race: stop clearly worse candidates early.
+        chunk: episodes per racing round (the first round plays at least 2).
+        confidence: one-sided confidence of "worse than the incumbent".
     """
 
-    def __init__(self, evaluator: ClosedLoopEvaluator) -> None:
-        self.evaluator = evaluator
+    def __init__(self, evaluator: ClosedLoopEvaluator, race: bool = False, chunk: int = 2,
+                 confidence: float = 0.95) -> None:
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1 episode, got {chunk}")
+        if not 0.5 <= confidence < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
+        self.evaluator, self.races = evaluator, race
+        self.chunk, self.confidence = chunk, confidence
 
-    def __call__(self, agent: AgentAdapter) -> Score:
-        result = self.evaluator.evaluate(agent)
+    def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
+        total = self.evaluator.episodes
+        reference = None if incumbent is None else incumbent.details.get("returns")
+        if not self.races or reference is None or len(reference) != total:
+            return self._score(self.evaluator.evaluate(agent), total)
+        returns, lengths, env_steps, wall = [], [], 0, 0.0
+        start = 0
+        while start < total:
+            stop = min(total, start + max(self.chunk, 2 if start == 0 else 1))
+            part = self.evaluator.evaluate(agent, episodes=range(start, stop))
+            if part.any_failed:
+                return self._score(part, total, env_steps=env_steps + part.env_steps)
+            returns += part.returns.tolist()
+            lengths += part.lengths.tolist()
+            env_steps += part.env_steps
+            wall += part.wall_time
+            start = stop
+            if start < total and self._clearly_worse(returns, reference[:start]):
+                break
+        result = EvalResult(np.asarray(returns), np.asarray(lengths),
+                            self.evaluator.seeds[:start], np.zeros(start, dtype=bool),
+                            env_steps, wall)
+        return self._score(result, total)
+
+    def _clearly_worse(self, returns: list[float], reference: list[float]) -> bool:
+        diff = np.asarray(returns) - np.asarray(reference)
+        n = len(diff)
+        if n < 2:
+            return False
+        bound = diff.mean() + scipy_stats.t.ppf(self.confidence, n - 1) * \
+            diff.std(ddof=1) / np.sqrt(n)
+        return bool(bound < 0)
+
+    @staticmethod
+    def _score(result: EvalResult, total: int, env_steps: int | None = None) -> Score:
+        played = len(result.returns)
+        steps = result.env_steps if env_steps is None else env_steps
         value = float("-inf") if result.any_failed else result.mean
-        return Score(value, result.ci95, result.env_steps, {"returns": result.returns.tolist()})
+        saved = 0 if result.any_failed else (total - played) * steps // max(played, 1)
+        return Score(value, result.ci95, steps, {"returns": result.returns.tolist()},
+                     complete=played == total and not result.any_failed,
+                     env_steps_saved=saved)
 
     def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
         """Component inputs on the states the (dense) agent visits in the same episodes."""
