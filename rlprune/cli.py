@@ -122,14 +122,19 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
                                                     'e.g. "latent"'),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
+          executor: str = typer.Option("inprocess", help="where candidates run: inprocess, "
+                                                         "process (local pool) or ray"),
+          workers: int = typer.Option(None, help="pool processes / Ray actors"),
+          ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
         result, pruned, path = _prune(
             agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
             max_episode_steps, criterion=criterion, components=_names(components),
-            interfaces=tuple(_names(interfaces) or ()), race=race)
-    except _USER_ERRORS as e:
+            interfaces=tuple(_names(interfaces) or ()), race=race,
+            executor=(executor, workers, ray_address))
+    except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
                                     if k not in ("history", "plan")}}
@@ -185,11 +190,12 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
 
 
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
-           max_episode_steps, criterion="l2", components=None, interfaces=(), race=True):
+           max_episode_steps, criterion="l2", components=None, interfaces=(), race=True,
+           executor=("inprocess", None, None)):
     import rlprune
     from rlprune.autoencoder import digits_split
     from rlprune.report import write_json
-    from rlprune.search import PSNRObjective, ReturnObjective, search
+    from rlprune.search import PSNRObjective, ReturnObjective, make_executor, search
 
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"--sparsity must be in [0, 1), got {sparsity}")
@@ -204,10 +210,12 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
         objective = ReturnObjective(rlprune.ClosedLoopEvaluator(
             spec, episodes=episodes, seed=seed, action_repeat=repeat,
             max_episode_steps=max_episode_steps), race=race)
+    runner = make_executor(*executor)
     out.mkdir(parents=True, exist_ok=True)
     result = search(adapter, objective, sparsity, tol, method=method, budget=budget,
                     seed=seed, criterion=criterion, scope=scope, components=components,
-                    interfaces=interfaces, run_dir=out, progress=sys.stderr.isatty())
+                    interfaces=interfaces, run_dir=out, progress=sys.stderr.isatty(),
+                    executor=runner)
     pruned = rlprune.prune_physically(adapter, result.plan, list(
         result.plan.dense.params_by_component))
     path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")

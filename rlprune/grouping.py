@@ -97,6 +97,7 @@ class ComponentGrouper:
         self.groups: list[PruningGroup] = []
         for component in self.components.values():
             self.groups.extend(self._component_groups(component))
+        self.interfaces = tuple(interfaces)
         declared = {i.name: i for i in agent.interfaces}
         for name in interfaces:
             self.groups.append(self._interface_group(declared, name))

@@ -13,7 +13,7 @@ per candidate without copying the agent; ``remove()`` restores the dense network
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -52,11 +52,16 @@ class ChannelMasks:
 
     def set_plan(self, plan: PruningPlan) -> None:
         """Hard 0/1 masks from a pruning plan."""
+        self.set_removed(plan.removed)
+
+    def set_removed(self, removed: Mapping[str, Sequence[int]]) -> None:
+        """Hard 0/1 masks: group id -> channels to remove."""
         masks = {}
-        for group in self.grouper.groups:
-            m = torch.ones(group.channels)
-            m[list(plan.removed.get(group.id, ()))] = 0.0
-            masks[group.id] = m
+        for gid, idxs in removed.items():
+            if gid not in self.masks:
+                raise ValueError(f"unknown group {gid!r}")
+            masks[gid] = torch.ones(len(self.masks[gid])).index_fill(
+                0, torch.as_tensor(list(idxs), dtype=torch.long), 0.0)
         self.set_masks(masks)
 
     def set_masks(self, masks: Mapping[str, torch.Tensor]) -> None:

@@ -113,6 +113,8 @@ def test_robustness_grid_dense_vs_pruned(tmp_path):
      "allows at most"),
     (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--method", "bayes"],
      "unknown search method"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--executor", "dask"],
+     "unknown executor 'dask'"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_2(args, match, tmp_path):
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]

@@ -14,6 +14,13 @@ from rlprune.io import atomic_torch_save, load_weights_only
 from rlprune.ranking import ChannelRanking
 from rlprune.search.baselines import BASELINES, baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
+from rlprune.search.executors import (
+    Executor,
+    InProcessExecutor,
+    ProcessExecutor,
+    RayExecutor,
+    make_executor,
+)
 from rlprune.search.gradient import gradient_search
 from rlprune.search.grid import DEFAULT_LEVELS, grid_search
 from rlprune.search.harness import SearchHarness, SearchResult
@@ -23,6 +30,10 @@ __all__ = [
     "BASELINES",
     "DEFAULT_LEVELS",
     "METHODS",
+    "Executor",
+    "InProcessExecutor",
+    "ProcessExecutor",
+    "RayExecutor",
     "Objective",
     "PSNRObjective",
     "ReturnObjective",
@@ -30,6 +41,7 @@ __all__ = [
     "SearchResult",
     "baseline_plan",
     "importance_scores",
+    "make_executor",
     "search",
 ]
 
@@ -41,7 +53,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
            criterion: str = "l2", scope: str = "component",
            components: list[str] | None = None, interfaces: tuple[str, ...] = (),
            round_to: int = 1, stats: ChannelStats | None = None,
-           run_dir: str | Path | None = None, progress: bool = True) -> SearchResult:
+           run_dir: str | Path | None = None, progress: bool = True,
+           executor: Executor | None = None) -> SearchResult:
     """Finds soft coefficients that keep the objective high at sparsity rho +- eps.
 
     Args:
@@ -62,6 +75,9 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         interfaces: prunable interfaces to shrink as well (e.g. ``("latent",)``).
         round_to: kept channels per group are a multiple of this.
         run_dir: keep resumable state here (search history and the visited states).
+        executor: where candidates are scored (``InProcessExecutor`` by default,
+            ``ProcessExecutor`` or ``RayExecutor`` for populations in parallel); the
+            result does not depend on it.
     """
     if method not in METHODS:
         raise ValueError(f"unknown search method {method!r}; choose one of {METHODS}")
@@ -74,15 +90,18 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
                              round_to=round_to)
     harness = SearchHarness(agent, grouper, ranking, objective, rho, eps,
                             budget=1 if method in BASELINES else budget, scope=scope,
-                            run_dir=run_dir, progress=progress)
-    if method in BASELINES:
-        harness.evaluate(np.ones(len(harness.units)))
-    elif method == "grid":
-        grid_search(harness)
-    elif method == "gradient":
-        gradient_search(harness, visited.inputs(), seed=seed)
-    else:
-        cmaes_search(harness, seed=seed)
+                            run_dir=run_dir, progress=progress, executor=executor)
+    try:
+        if method in BASELINES:
+            harness.evaluate(np.ones(len(harness.units)))
+        elif method == "grid":
+            grid_search(harness)
+        elif method == "gradient":
+            gradient_search(harness, visited.inputs(), seed=seed)
+        else:
+            cmaes_search(harness, seed=seed)
+    finally:
+        harness.close()
     harness.extra_env_steps += visited.env_steps
     return harness.result(method)
 

@@ -2,6 +2,7 @@
 
 Searches log-coefficients (so a step doubles or halves a coefficient), starting at the
 magnitude baseline (all ones). Infeasible candidates score -inf and CMA-ES moves away.
+Each generation is scored as one population (in parallel on a pool or Ray executor).
 """
 
 from __future__ import annotations
@@ -33,10 +34,7 @@ def cmaes_search(harness: SearchHarness, sigma0: float = 0.5, popsize: int | Non
         harness.evaluate(np.ones(n))
         while not es.stop():
             candidates = es.ask()
-            losses = []
-            for x in candidates:
-                value = harness.evaluate(np.exp(np.asarray(x)))
-                losses.append(-value if np.isfinite(value) else 1e12)
-            es.tell(candidates, losses)
+            values = harness.evaluate_many([np.exp(np.asarray(x)) for x in candidates])
+            es.tell(candidates, [-v if np.isfinite(v) else 1e12 for v in values])
     except BudgetExhausted:
         return

@@ -20,24 +20,33 @@ DEFAULT_LEVELS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def grid_search(harness: SearchHarness, levels: tuple[float, ...] = DEFAULT_LEVELS,
-                max_exhaustive: int = 256) -> None:
-    """Scores grid candidates until the grid or the harness budget is exhausted."""
+                max_exhaustive: int = 256, population: int = 8) -> None:
+    """Scores grid candidates until the grid or the harness budget is exhausted.
+
+    Args:
+        levels: coefficient levels per unit.
+        max_exhaustive: largest grid searched exhaustively.
+        population: exhaustive grid points scored together (in parallel on a pool or
+            Ray executor; racing compares each batch with the incumbent before it).
+    """
     n = len(harness.units)
     try:
         if len(levels) ** n <= max_exhaustive:
-            for point in itertools.product(levels, repeat=n):
-                harness.evaluate(np.array(point))
+            points = [np.array(p) for p in itertools.product(levels, repeat=n)]
+            for start in range(0, len(points), population):
+                harness.evaluate_many(points[start:start + population])
             return
         best = np.ones(n)
-        harness.evaluate(best)
+        best_value = harness.evaluate(best)
         improved = True
         while improved:
             improved = False
             for unit in range(n):
-                for level in levels:
-                    trial = best.copy()
+                trials = [best.copy() for _ in levels]
+                for trial, level in zip(trials, levels):
                     trial[unit] = level
-                    if harness.evaluate(trial) > harness.evaluate(best):
-                        best, improved = trial, True
+                for trial, value in zip(trials, harness.evaluate_many(trials)):
+                    if value > best_value:
+                        best, best_value, improved = trial, value, True
     except BudgetExhausted:
         return

@@ -22,8 +22,8 @@ from tqdm import tqdm
 from rlprune.adapters.base import AgentAdapter
 from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
-from rlprune.masking import ChannelMasks
 from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
+from rlprune.search.executors import Executor, InProcessExecutor, Task
 from rlprune.search.objective import Objective, Score
 
 __all__ = ["BudgetExhausted", "SearchHarness", "SearchResult"]
@@ -75,12 +75,13 @@ class SearchHarness:
             pruned interface has its own coefficient either way.
         run_dir: where to keep the resumable state (None: in memory only).
         progress: show a progress bar.
+        executor: where candidates are scored (default: in this process).
     """
 
     def __init__(self, agent: AgentAdapter, grouper: ComponentGrouper, ranking: ChannelRanking,
                  objective: Objective, rho: float, eps: float, budget: int,
                  scope: str = "component", run_dir: str | Path | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, executor: Executor | None = None) -> None:
         if scope not in ("component", "group"):
             raise ValueError(f"scope must be 'component' or 'group', got {scope!r}")
         if budget < 1:
@@ -92,6 +93,8 @@ class SearchHarness:
                 for g in grouper.groups]
         self.units = list(dict.fromkeys(keys))
         self.unit_of_group = [self.units.index(k) for k in keys]
+        self.executor = executor or InProcessExecutor()
+        self._started = False
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: list[dict] = []
         self.extra_env_steps = 0
@@ -125,33 +128,59 @@ class SearchHarness:
         Raises:
             BudgetExhausted: a new candidate would exceed the budget.
         """
-        key = self._key(unit_values)
-        if key in self._cache:
-            return self._cache[key]["metric"]
-        try:
-            plan = self.ranking.plan(self.coefficients(unit_values), self.rho, self.eps)
-        except InfeasibleTarget as e:
-            record = {"key": key, "status": "infeasible", "metric": float("-inf"),
-                      "reason": str(e)}
-            self._record(record)
-            return record["metric"]
-        if self.evaluations >= self.budget:
+        return self.evaluate_many([unit_values])[0]
+
+    def evaluate_many(self, population: list[np.ndarray]) -> list[float]:
+        """Metrics of a population, scored together on the executor.
+
+        Cached and infeasible candidates cost nothing; the others race against the
+        incumbent as it stands before the population (so results do not depend on how
+        many of them run at once). Candidates past the budget are not scored.
+
+        Raises:
+            BudgetExhausted: the budget ran out before every candidate was scored.
+        """
+        keys = [self._key(v) for v in population]
+        todo: dict[str, PruningPlan] = {}
+        for key, values in zip(keys, population):
+            if key in self._cache or key in todo:
+                continue
+            try:
+                todo[key] = self.ranking.plan(self.coefficients(values), self.rho, self.eps)
+            except InfeasibleTarget as e:
+                self._record({"key": key, "status": "infeasible", "metric": float("-inf"),
+                              "reason": str(e)})
+        runnable = list(todo.items())[: max(self.budget - self.evaluations, 0)]
+        if runnable:
+            incumbent = self._incumbent()
+            tasks = [Task(plan.removed, incumbent) for _, plan in runnable]
+            for (key, plan), score in zip(runnable, self._executor().map(tasks)):
+                self._record({"key": key, "status": "scored", "metric": score.value,
+                              "ci95": score.ci95, "env_steps": score.env_steps,
+                              "complete": score.complete,
+                              "env_steps_saved": score.env_steps_saved,
+                              "details": score.details, "sparsity": plan.sparsity,
+                              "flop_sparsity": plan.flop_sparsity,
+                              "time": time.perf_counter() - self.start})
+                self.bar.update(1)
+                self.bar.set_postfix(best=f"{self.best()['metric']:.4g}", refresh=False)
+        if len(runnable) < len(todo):
             raise BudgetExhausted(f"budget of {self.budget} evaluations used")
-        with ChannelMasks(self.grouper) as masks:
-            masks.set_plan(plan)
-            if getattr(self.objective, "races", False):
-                score = self.objective(self.agent, self._incumbent())
-            else:
-                score = self.objective(self.agent)
-        self._record({"key": key, "status": "scored", "metric": score.value,
-                      "ci95": score.ci95, "env_steps": score.env_steps,
-                      "complete": score.complete, "env_steps_saved": score.env_steps_saved,
-                      "details": score.details,
-                      "sparsity": plan.sparsity, "flop_sparsity": plan.flop_sparsity,
-                      "time": time.perf_counter() - self.start})
-        self.bar.update(1)
-        self.bar.set_postfix(best=f"{self.best()['metric']:.4g}", refresh=False)
-        return score.value
+        return [self._cache[key]["metric"] for key in keys]
+
+    def _executor(self) -> Executor:
+        if not self._started:
+            self.executor.start((self.agent, list(self.grouper.components),
+                                 self.grouper.interfaces, self.objective))
+            self._started = True
+        return self.executor
+
+    def close(self) -> None:
+        """Releases the executor's workers."""
+        if self._started:
+            self.executor.close()
+            self._started = False
+        self.bar.close()
 
     def _record(self, record: dict) -> None:
         self.history.append(record)
@@ -198,7 +227,6 @@ class SearchHarness:
         values = np.array(json.loads(best["key"]))
         coefficients = self.coefficients(values)
         plan = self.ranking.plan(coefficients, self.rho, self.eps)
-        self.bar.close()
         return SearchResult(method, coefficients.as_dict(), plan, best["metric"], best["ci95"],
                             self.evaluations, self.env_steps,
                             time.perf_counter() - self.start, list(self.history),

@@ -1,0 +1,185 @@
+"""Where candidate evaluations run: this process, a local process pool, or a Ray cluster.
+
+A search hands the executor a population of candidates (each: the channels its plan
+removes, and the incumbent it races against) and gets their scores back in order. Every
+worker holds its own copy of the agent with masks installed once, so a candidate costs
+one objective call wherever it runs. The scores do not depend on the executor: each
+candidate sees the same seeded episodes and the same incumbent (the search fixes the
+incumbent for a whole population), so in-process, pool and Ray runs agree exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Protocol
+
+import torch
+
+from rlprune.adapters.base import AgentAdapter
+from rlprune.grouping import ComponentGrouper
+from rlprune.masking import ChannelMasks
+from rlprune.search.objective import Objective, Score
+
+__all__ = ["Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor", "Scorer",
+           "Task", "make_executor"]
+
+Removed = dict[str, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One candidate to score: the channels its plan removes, and the incumbent."""
+
+    removed: Removed
+    incumbent: Score | None = None
+
+
+class Scorer:
+    """Scores plans on an objective by masking one agent (masks only during a call)."""
+
+    def __init__(self, agent: AgentAdapter, components: list[str],
+                 interfaces: Sequence[str], objective: Objective) -> None:
+        self.agent, self.objective = agent, objective
+        self.grouper = ComponentGrouper(agent, components, interfaces=interfaces)
+
+    def __call__(self, task: Task) -> Score:
+        with ChannelMasks(self.grouper) as masks:
+            masks.set_removed(task.removed)
+            if getattr(self.objective, "races", False):
+                return self.objective(self.agent, task.incumbent)
+            return self.objective(self.agent)
+
+
+class Executor(Protocol):
+    """Scores tasks, results in task order."""
+
+    def start(self, scorer_args: tuple) -> None:
+        """Prepares workers; ``scorer_args`` are ``Scorer``'s arguments."""
+        ...
+
+    def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class InProcessExecutor:
+    """Scores in this process, one candidate after another (the default)."""
+
+    def start(self, scorer_args: tuple) -> None:
+        self.scorer = Scorer(*scorer_args)
+
+    def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
+        return map(self.scorer, tasks)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+_WORKER: Scorer | None = None
+
+
+def _init_worker(scorer_args: tuple | bytes, threads: int) -> None:
+    global _WORKER
+    torch.set_num_threads(threads)
+    if isinstance(scorer_args, bytes):
+        scorer_args = pickle.loads(scorer_args)
+    _WORKER = Scorer(*scorer_args)
+
+
+def _score_in_worker(task: Task) -> Score:
+    return _WORKER(task)
+
+
+class ProcessExecutor:
+    """Scores candidates in parallel worker processes on this machine.
+
+    Args:
+        workers: processes (default: the CPU count).
+        threads: torch threads per worker (1: workers x threads should not exceed the
+            cores, or they fight over them).
+    """
+
+    def __init__(self, workers: int | None = None, threads: int = 1) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.threads = threads
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self, scorer_args: tuple) -> None:
+        # spawn, not fork: a forked copy of a process running torch threads can hang.
+        # Plain pickle bytes: multiprocessing would pass tensors through shared memory
+        # files, which small /dev/shm mounts (containers) cannot hold.
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                        initializer=_init_worker,
+                                        initargs=(pickle.dumps(scorer_args), self.threads))
+
+    def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
+        return self.pool.map(_score_in_worker, tasks)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+
+class RayExecutor:
+    """Scores candidates on Ray actors, one agent copy per actor.
+
+    Args:
+        workers: actors.
+        address: an existing cluster (``"auto"``, ``"ray://host:10001"``); None starts a
+            local Ray instance.
+        threads: torch threads per actor (each actor reserves as many CPUs).
+    """
+
+    def __init__(self, workers: int = 2, address: str | None = None, threads: int = 1) -> None:
+        try:
+            import ray
+        except ImportError as e:
+            raise ImportError("the Ray executor needs Ray: pip install 'rlprune[ray]'") from e
+        self.ray, self.workers, self.address, self.threads = ray, workers, address, threads
+        self.actors: list = []
+
+    def start(self, scorer_args: tuple) -> None:
+        ray = self.ray
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+
+        @ray.remote(num_cpus=self.threads)
+        class _Actor:
+            def __init__(self, args, threads):
+                _init_worker(args, threads)
+
+            def score(self, task):
+                return _score_in_worker(task)
+
+        shared = ray.put(scorer_args)
+        self.actors = [_Actor.remote(shared, self.threads) for _ in range(self.workers)]
+
+    def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
+        from ray.util import ActorPool
+
+        pool = ActorPool(self.actors)
+        return pool.map(lambda actor, task: actor.score.remote(task), list(tasks))
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None):
+    """``"inprocess"``, ``"process"`` or ``"ray"``."""
+    if name == "inprocess":
+        return InProcessExecutor()
+    if name == "process":
+        return ProcessExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers or 2, address)
+    raise ValueError(f"unknown executor {name!r}; choose inprocess, process or ray")
