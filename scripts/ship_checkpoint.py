@@ -29,14 +29,12 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="file stem in checkpoints/")
     parser.add_argument("--iterations", type=int, default=4)
     parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--elites", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     agent = tdmpc2.load_agent(Path(args.run_dir) / "agent.pt")
-    planner = dataclasses.replace(agent.planner_cfg, iterations=args.iterations,
-                                  num_samples=args.samples, num_elites=args.elites)
+    planner = agent.planner_cfg.reduced(args.iterations, args.samples)
     agent.set_planner(planner)
     adapter = TDMPC2Adapter(agent)
     evaluator = ClosedLoopEvaluator(adapter.task, episodes=args.episodes, seed=args.seed,

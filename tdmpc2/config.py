@@ -96,6 +96,12 @@ class PlannerConfig:
     temperature: float = 0.5
     """Softmax temperature over elite values."""
 
+    def reduced(self, iterations: int, num_samples: int) -> PlannerConfig:
+        """A cheaper planner for CPU: fewer iterations and samples, elites kept at
+        TD-MPC2's 1/8 of the samples (our choice; used to collect data and to act)."""
+        return dataclasses.replace(self, iterations=iterations, num_samples=num_samples,
+                                   num_elites=max(1, num_samples // 8))
+
     def __post_init__(self) -> None:
         if not 0 <= self.num_pi_trajs < self.num_samples:
             raise ValueError("num_pi_trajs must be in [0, num_samples)")

@@ -52,10 +52,7 @@ class Trainer:
         model_cfg = model_config_for(cfg.size, obs_dim, action_dim)
         self.agent = TDMPC2Agent(model_cfg, planner_cfg, heuristic_discount(
             self.episode_length, cfg), train_cfg=cfg, seed=cfg.seed)
-        collect = dataclasses.replace(
-            self.agent.planner_cfg, iterations=cfg.collect_iterations,
-            num_samples=cfg.collect_samples,
-            num_elites=min(self.agent.planner_cfg.num_elites, cfg.collect_samples // 4))
+        collect = self.agent.planner_cfg.reduced(cfg.collect_iterations, cfg.collect_samples)
         self.collect_planner = MPPIPlanner(self.agent.model, collect, self.agent.discount,
                                            seed=cfg.seed + 2)
         self.buffer = ReplayBuffer(min(cfg.buffer_size, cfg.steps // cfg.action_repeat + 1000),
