@@ -1,4 +1,4 @@
-"""The ``rlprune`` command line: inspect, eval, prune.
+"""The ``rlprune`` command line: inspect, eval, prune, sweep, robustness, export, report.
 
 Errors users can fix (bad paths, bad ids, out-of-range targets) print one line on stderr
 and exit with status 2; ``--json`` prints one machine-readable object on stdout.
@@ -38,6 +38,13 @@ def _load(agent: str):
 def _names(option: str | None) -> list[str] | None:
     """A comma-separated option as a list (None when not given)."""
     return [n.strip() for n in option.split(",") if n.strip()] if option else None
+
+
+def _floats(option: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in _names(option) or []]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated numbers, got {option!r}") from None
 
 
 def _env_options(agent, env: str | None) -> tuple[str, int]:
@@ -144,6 +151,65 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 
 
 @app.command()
+def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+          out: Path = typer.Option(..., help="run directory (resumes if present)"),
+          sparsities: str = typer.Option("0.2,0.4,0.6,0.8", help="targets rho"),
+          methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated"),
+          tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
+          budget: int = typer.Option(20, help="candidates per search"),
+          env: str = typer.Option(None, help="env spec (default: the agent's task)"),
+          episodes: int = typer.Option(4, help="search episodes per candidate"),
+          eval_episodes: int = typer.Option(10, help="held-out episodes per table row"),
+          seed: int = typer.Option(0, help="search episodes use seeds seed.., the table "
+                                           "seed+1000.."),
+          criterion: str = typer.Option("l2", help="base importance for searches"),
+          interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
+          race: bool = typer.Option(True, help="stop clearly worse candidates early"),
+          max_episode_steps: int = typer.Option(None, help="cap episode length"),
+          executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
+          workers: int = typer.Option(None, help="pool processes / Ray actors"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
+    try:
+        from rlprune.report import markdown_table
+        from rlprune.search import make_executor
+        from rlprune.sweep import COLUMNS, write_sweep_report
+        from rlprune.sweep import sweep as run_sweep
+
+        targets = _floats(sparsities, "--sparsities")
+        adapter = _load(agent)
+        objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
+        held_out = _objective(adapter, env, eval_episodes, seed + 1000, max_episode_steps)
+        rows = run_sweep(adapter, objective, targets, _names(methods) or [], out, tol=tol,
+                         budget=budget, seed=seed, criterion=criterion,
+                         interfaces=tuple(_names(interfaces) or ()),
+                         report_objective=held_out,
+                         executor=make_executor(executor, workers),
+                         progress=sys.stderr.isatty(),
+                         log=lambda line: typer.echo(line, err=True))
+        table, plot = write_sweep_report(
+            rows, out, title=str(agent),
+            ylabel="PSNR (dB)" if adapter.kind == "autoencoder" else "episode return")
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    _emit({"out": str(out), "rows": rows, "table": str(table), "plot": str(plot)}, as_json,
+          markdown_table(rows, [c for c in COLUMNS if any(c in r for r in rows)])
+          + f"table: {table}\nplot: {plot}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a prune, sweep or robustness run")):
+    """Markdown report (report.md) of a run directory, with its plots."""
+    try:
+        from rlprune.run_report import write_run_report
+
+        path = write_run_report(run_dir)
+    except _USER_ERRORS as e:
+        _fail(e)
+    typer.echo(str(path))
+
+
+@app.command()
 def export(agent: str = typer.Argument(..., help="(pruned) checkpoint path or shipped name"),
            onnx: Path = typer.Option(..., "--onnx", help="output folder for .onnx files"),
            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
@@ -189,13 +255,27 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
           markdown_table(flat, ["agent", *grid, "mean", "ci95"]) + f"plot: {plot}")
 
 
+def _objective(adapter, env: str | None, episodes: int, seed: int,
+               max_episode_steps: int | None, race: bool = False):
+    """Held-out PSNR for the autoencoder, else seeded episode returns on the env."""
+    from rlprune.autoencoder import digits_split
+    from rlprune.evaluate import ClosedLoopEvaluator
+    from rlprune.search import PSNRObjective, ReturnObjective
+
+    if adapter.kind == "autoencoder":
+        return PSNRObjective(digits_split(seed)[1])
+    spec, repeat = _env_options(adapter, env)
+    return ReturnObjective(ClosedLoopEvaluator(spec, episodes=episodes, seed=seed,
+                                               action_repeat=repeat,
+                                               max_episode_steps=max_episode_steps), race=race)
+
+
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
            max_episode_steps, criterion="l2", components=None, interfaces=(), race=True,
            executor=("inprocess", None, None)):
     import rlprune
-    from rlprune.autoencoder import digits_split
     from rlprune.report import write_json
-    from rlprune.search import PSNRObjective, ReturnObjective, make_executor, search
+    from rlprune.search import make_executor, search
 
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"--sparsity must be in [0, 1), got {sparsity}")
@@ -203,13 +283,7 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
         raise ValueError(f"--tol must be in [0, 1), got {tol}")
     adapter = _load(agent)
     out = Path(out)
-    if adapter.kind == "autoencoder":
-        objective = PSNRObjective(digits_split(seed)[1])
-    else:
-        spec, repeat = _env_options(adapter, env)
-        objective = ReturnObjective(rlprune.ClosedLoopEvaluator(
-            spec, episodes=episodes, seed=seed, action_repeat=repeat,
-            max_episode_steps=max_episode_steps), race=race)
+    objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
     runner = make_executor(*executor)
     out.mkdir(parents=True, exist_ok=True)
     result = search(adapter, objective, sparsity, tol, method=method, budget=budget,

@@ -49,6 +49,8 @@ def test_prune_writes_agent_report_and_resumes(tmp_path):
     assert json.loads(again.stdout)["metric"] == payload["metric"]
     pruned = run("inspect", str(out / "pruned.pt"), "--json")
     assert json.loads(pruned.stdout)["params"] < 0.51 * 35280
+    assert run("report", str(out)).exit_code == 0
+    assert "### Coefficients" in (out / "report.md").read_text()
 
 
 def test_prune_shrinks_the_latent_with_a_data_aware_criterion(tmp_path):
@@ -66,6 +68,36 @@ def test_prune_shrinks_the_latent_with_a_data_aware_criterion(tmp_path):
     described = json.loads(run("inspect", str(out / "pruned.pt"), "--json").stdout)["agent"]
     assert described["latent_dim"] == len(
         described["meta"].get("interface_index", {}).get("latent", range(64)))
+
+
+def test_sweep_writes_table_and_plot_resumes_and_reports(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", AE, "--out", str(out), "--sparsities", "0.2,0.5", "--methods",
+            "magnitude,random,cmaes", "--budget", "3", "--json"]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.stdout)["rows"]
+    assert [(r["method"], r["target"]) for r in rows] == [
+        ("dense", 0.0), ("magnitude", 0.2), ("random", 0.2), ("cmaes", 0.2),
+        ("magnitude", 0.5), ("random", 0.5), ("cmaes", 0.5)]
+    assert all(abs(r["sparsity"] - r["target"]) <= 0.01 for r in rows)
+    assert (out / "metric_vs_sparsity.png").stat().st_size > 0
+    assert json.loads(run(*args).stdout)["rows"] == rows  # resumed: nothing recomputed
+    reported = run("report", str(out))
+    assert reported.exit_code == 0, reported.output
+    text = (out / "report.md").read_text()
+    assert "![metric vs sparsity](metric_vs_sparsity.png)" in text and "| cmaes |" in text
+
+
+def test_sweep_on_a_world_model_reports_latent_stability(tmp_path):
+    result = run("sweep", "cartpole-swingup", "--out", str(tmp_path), "--sparsities", "0.3",
+                 "--methods", "random", "--eval-episodes", "2", "--max-episode-steps",
+                 "10", "--json")
+    assert result.exit_code == 0, result.output
+    pruned = json.loads(result.stdout)["rows"][1]
+    assert pruned["latent_drift"] > 0 and max(pruned["rollout_error"]) > 0
+    assert pruned["jacobian_radius_max"] > 0
+    assert pruned["eval_env_steps"] == 2 * 10
 
 
 def test_export_writes_checked_onnx_graphs(tmp_path):
@@ -90,6 +122,8 @@ def test_robustness_grid_dense_vs_pruned(tmp_path):
     assert len(payload["rows"]) == 2 * 2 * 2  # agents x mass x noise
     assert (tmp_path / "rob" / "robustness.png").stat().st_size > 0
     assert json.loads(run(*args).stdout)["rows"] == payload["rows"]  # resumed, not redone
+    assert run("report", str(tmp_path / "rob")).exit_code == 0
+    assert "## Robustness on dmc/cartpole-swingup" in (tmp_path / "rob" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args,match", [
@@ -115,6 +149,11 @@ def test_robustness_grid_dense_vs_pruned(tmp_path):
      "unknown search method"),
     (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--executor", "dask"],
      "unknown executor 'dask'"),
+    (["sweep", AE, "--out", "OUT", "--sparsities", "0.2,x"], "--sparsities takes"),
+    (["sweep", AE, "--out", "OUT", "--methods", "magnitude,prune-all"], "unknown methods"),
+    (["sweep", AE, "--out", "OUT", "--sparsities", "1.2"], r"sparsity must be in \[0, 1\)"),
+    (["report", "OUT"], "no run directory"),
+    (["report", "."], "holds no rlprune run"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_2(args, match, tmp_path):
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]

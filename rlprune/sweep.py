@@ -1,0 +1,161 @@
+"""Sweeps: every method at every target sparsity, one table row each, resumable.
+
+For each (method, rho) a plan is found (a baseline's ranking, or a coefficient search),
+the agent is pruned physically, and the smaller agent is scored by the *report*
+objective, which may use other episodes than the search did (held-out seeds, so a
+search cannot win by overfitting its own episodes). World-model agents also get latent
+stability against the dense agent on the dense agent's closed-loop trajectories; agents
+without a latent get the action deviation on the same states. Rows are written to
+``sweep.json`` after each cell and skipped when the sweep runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rlprune.adapters.base import AgentAdapter
+from rlprune.evaluate import StateRecorder
+from rlprune.grouping import ComponentGrouper
+from rlprune.io import atomic_write_text
+from rlprune.prune import prune_physically
+from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
+from rlprune.search import BASELINES, METHODS, Executor, Objective, ReturnObjective, search
+from rlprune.search.baselines import baseline_plan
+from rlprune.stability import action_deviation, latent_stability
+
+__all__ = ["COLUMNS", "ExtraMethod", "sweep", "write_sweep_report"]
+
+SWEEP_FILE = "sweep.json"
+COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "metric", "ci95",
+           "evaluations", "search_env_steps", "latent_drift", "jacobian_radius_max",
+           "lyapunov_decrease", "action_rmse", "seconds"]
+"""Columns of the sweep table (missing values stay empty)."""
+
+ExtraMethod = Callable[[AgentAdapter, float, int], tuple[AgentAdapter, float]]
+"""(agent, rho, seed) -> (pruned agent, achieved sparsity): methods outside rlprune's
+plans, e.g. PyTorch's own structured pruning as the paper's baselines."""
+
+
+def _dense_run(agent: AgentAdapter, objective: Objective) -> tuple[dict, list | None]:
+    """The dense agent's score and, for episode returns, its recorded trajectories."""
+    if not isinstance(objective, ReturnObjective):
+        score = objective(agent)
+        return {"metric": score.value, "ci95": score.ci95}, None
+    recorder = StateRecorder()
+    result = objective.evaluator.evaluate(agent, recorder)
+    return ({"metric": result.mean, "ci95": result.ci95, "eval_env_steps": result.env_steps},
+            recorder.trajectories())
+
+
+def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
+             trajectories, seed: int) -> dict:
+    score = objective(pruned)
+    row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps}
+    if trajectories is None:
+        return row
+    if dense.latent(trajectories[0][0][:1]) is not None:
+        stability = latent_stability(dense, pruned, trajectories, seed=seed)
+        row.update(latent_drift=stability.encoder_drift_relative,
+                   rollout_error=stability.rollout_error,
+                   jacobian_radius_max=stability.spectral_radius_pruned["max"],
+                   lyapunov_decrease=stability.lyapunov_decrease_pruned)
+    else:
+        observations = np.concatenate([o for o, _ in trajectories])
+        row["action_rmse"] = action_deviation(dense, pruned, observations).rmse
+    return row
+
+
+def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float],
+          methods: Sequence[str], out: str | Path, *, tol: float = 0.01, budget: int = 20,
+          seed: int = 0, criterion: str = "l2", components: list[str] | None = None,
+          interfaces: tuple[str, ...] = (), report_objective: Objective | None = None,
+          extra_methods: Mapping[str, ExtraMethod] | None = None,
+          executor: Executor | None = None, progress: bool = False,
+          log: Callable[[str], None] = print) -> list[dict]:
+    """Runs (or resumes) the sweep in ``out``; returns every row, dense first.
+
+    Args:
+        agent: the dense agent (left unchanged).
+        objective: what searches optimise.
+        sparsities: targets rho.
+        methods: rlprune methods (``magnitude``, ``random``, ``grid``, ``gradient``,
+            ``cmaes``) and names of ``extra_methods``.
+        out: run directory (``sweep.json``, one search state per cell).
+        report_objective: scores the final pruned agents (default: ``objective``).
+
+    Raises:
+        ValueError: unknown method or a target out of range (before any work).
+    """
+    extra = dict(extra_methods or {})
+    unknown = [m for m in methods if m not in METHODS and m not in extra]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS) + list(extra)}")
+    for rho in sparsities:
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {rho}")
+    out = Path(out)
+    path = out / SWEEP_FILE
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    done = {(r["method"], r["target"]) for r in rows}
+    report_objective = report_objective or objective
+    grouper = ComponentGrouper(agent, components, interfaces=interfaces)
+    dense_params = sum(p.numel() for c in grouper.components.values()
+                       for p in c.module.parameters())
+
+    def save() -> None:
+        write_json(path, {"agent": agent.describe(), "rows": rows})
+
+    dense_quality, trajectories = _dense_run(agent, report_objective)
+    if ("dense", 0.0) not in done:
+        rows.append({"method": "dense", "target": 0.0, "sparsity": 0.0, "flop_sparsity": 0.0,
+                     "params": dense_params, **dense_quality})
+        save()
+    for rho in sparsities:
+        for method in methods:
+            if (method, rho) in done:
+                continue
+            start = time.perf_counter()
+            if method in extra:
+                pruned, sparsity = extra[method](agent, rho, seed)
+                info = {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
+            else:
+                if method in BASELINES:  # no search: the plan is the ranking itself
+                    plan = baseline_plan(grouper, method, rho, tol, seed=seed)
+                    info = {"evaluations": 0, "search_env_steps": 0}
+                else:
+                    result = search(agent, objective, rho, tol, method=method, budget=budget,
+                                    seed=seed, criterion=criterion, components=components,
+                                    interfaces=interfaces,
+                                    run_dir=out / "searches" / f"{method}-{rho}",
+                                    progress=progress, executor=executor)
+                    plan = result.plan
+                    info = {"evaluations": result.evaluations,
+                            "search_env_steps": result.env_steps,
+                            "coefficients": result.coefficients}
+                pruned = prune_physically(agent, plan, list(grouper.components))
+                info.update(sparsity=plan.sparsity, flop_sparsity=plan.flop_sparsity,
+                            params=plan.cost.params)
+            row = {"method": method, "target": rho, **info,
+                   **_quality(agent, pruned, report_objective, trajectories, seed),
+                   "seconds": time.perf_counter() - start}
+            rows.append(row)
+            save()
+            log(f"{method:>12} rho={rho}: metric {row['metric']:.4g} +- {row['ci95']:.3g} "
+                f"(sparsity {row['sparsity']:.3f}, {row['seconds']:.0f}s)")
+    return rows
+
+
+def write_sweep_report(rows: list[dict], out: str | Path, title: str = "",
+                       ylabel: str = "episode return") -> tuple[Path, Path]:
+    """``results.md`` (the table) and ``metric_vs_sparsity.png`` in ``out``."""
+    out = Path(out)
+    columns = [c for c in COLUMNS if any(c in r for r in rows)]
+    table = atomic_write_text(out / "results.md", markdown_table(rows, columns))
+    plot = plot_metric_vs_sparsity([r | {"mean": r["metric"]} for r in rows],
+                                   out / "metric_vs_sparsity.png", title=title, ylabel=ylabel)
+    return table, plot
