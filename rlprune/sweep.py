@@ -41,6 +41,11 @@ ExtraMethod = Callable[[AgentAdapter, float, int], tuple[AgentAdapter, float]]
 plans, e.g. PyTorch's own structured pruning as the paper's baselines."""
 
 
+def _describe(objective: Objective) -> dict | str:
+    describe = getattr(objective, "describe", None)
+    return describe() if describe else type(objective).__name__
+
+
 def _dense_run(agent: AgentAdapter, objective: Objective) -> tuple[dict, list | None]:
     """The dense agent's score and, for episode returns, its recorded trajectories."""
     if not isinstance(objective, ReturnObjective):
@@ -98,17 +103,25 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
     for rho in sparsities:
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {rho}")
+    report_objective = report_objective or objective
+    settings = {"tol": tol, "budget": budget, "seed": seed, "criterion": criterion,
+                "components": components, "interfaces": list(interfaces),
+                "objective": _describe(objective), "report": _describe(report_objective)}
     out = Path(out)
     path = out / SWEEP_FILE
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    saved = json.loads(path.read_text()) if path.exists() else {"settings": settings,
+                                                                 "rows": []}
+    if saved.get("settings") != settings:
+        raise ValueError(f"{out} holds a sweep with other settings ({saved.get('settings')}); "
+                         "use a new output folder")
+    rows = saved["rows"]
     done = {(r["method"], r["target"]) for r in rows}
-    report_objective = report_objective or objective
     grouper = ComponentGrouper(agent, components, interfaces=interfaces)
     dense_params = sum(p.numel() for c in grouper.components.values()
                        for p in c.module.parameters())
 
     def save() -> None:
-        write_json(path, {"agent": agent.describe(), "rows": rows})
+        write_json(path, {"agent": agent.describe(), "settings": settings, "rows": rows})
 
     dense_quality, trajectories = _dense_run(agent, report_objective)
     if ("dense", 0.0) not in done:

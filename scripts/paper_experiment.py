@@ -10,15 +10,15 @@ dependency-graph baselines (random, magnitude), the searches (grid, gradient, cm
 and PyTorch's own structured pruning as the paper's baselines ("torch-random":
 ``prune.random_structured``, "torch-norm": ``prune.ln_structured``; rows of every hidden
 Linear zeroed at ratio rho, layers kept at full size, as the paper compares).
-Writes results/paper/{results.json, results.md, *_vs_sparsity.png,
-ae_reconstructions.png}; finished rows are kept and skipped on a rerun (resume).
+Searches score candidates on their own episodes; table rows are measured on held-out
+episodes (seeds from 1000). Writes results/paper/{results.json, results.md,
+ae_reconstructions.png} and per agent results/paper/AGENT/{sweep.json, results.md,
+metric_vs_sparsity.png}; finished rows are kept and skipped on a rerun (resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,17 +27,10 @@ from torch.nn.utils import prune as torch_prune
 
 import rlprune
 from rlprune.autoencoder import digits_split
-from rlprune.evaluate import StateRecorder
 from rlprune.io import atomic_write_text
-from rlprune.report import (
-    markdown_table,
-    plot_metric_vs_sparsity,
-    pyplot,
-    save_figure,
-    write_json,
-)
+from rlprune.report import markdown_table, pyplot, save_figure, write_json
 from rlprune.search import PSNRObjective, ReturnObjective, search
-from rlprune.stability import latent_stability
+from rlprune.sweep import COLUMNS, sweep, write_sweep_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCHES = ("random", "magnitude", "grid", "gradient", "cmaes")
@@ -57,7 +50,9 @@ class Config:
     budget: int = 30
     """Candidates scored per search."""
     episodes: int = 4
-    """Episodes per TD-MPC2 evaluation."""
+    """Episodes per candidate in the searches (seeds from ``seed``)."""
+    eval_episodes: int = 10
+    """Held-out episodes per table row (seeds from ``seed + 1000``)."""
     max_episode_steps: int | None = None
     """Cap on episode length (env steps)."""
     seed: int = 0
@@ -68,83 +63,48 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         return cls(out="results/paper-quick", sparsities=(0.2, 0.5), budget=3, episodes=2,
-                   max_episode_steps=60)
+                   eval_episodes=2, max_episode_steps=60)
 
 
-def torch_structured(agent, grouper, kind: str, rho: float, seed: int):
-    """A copy of ``agent`` with PyTorch's structured pruning on each group's root Linear."""
-    torch.manual_seed(seed)
-    pruned = agent.clone()
-    fresh = rlprune.ComponentGrouper(pruned, list(grouper.components))
-    zeroed = total = 0
-    for group in fresh.groups:
-        layer = fresh.root_module(group)
-        if kind == "torch-random":
-            torch_prune.random_structured(layer, "weight", amount=rho, dim=0)
-        else:
-            torch_prune.ln_structured(layer, "weight", amount=rho, n=2, dim=0)
-        torch_prune.remove(layer, "weight")
-        zeroed += int((layer.weight == 0).sum())
-    for component in fresh.components.values():
-        total += sum(p.numel() for p in component.module.parameters())
-    return pruned, zeroed / total
+def torch_structured(kind: str):
+    """PyTorch's structured pruning on each group's root Linear, as a sweep method."""
+    def prune(agent, rho: float, seed: int):
+        torch.manual_seed(seed)
+        pruned = agent.clone()
+        grouper = rlprune.ComponentGrouper(pruned)
+        zeroed = total = 0
+        for group in grouper.groups:
+            layer = grouper.root_module(group)
+            if kind == "torch-random":
+                torch_prune.random_structured(layer, "weight", amount=rho, dim=0)
+            else:
+                torch_prune.ln_structured(layer, "weight", amount=rho, n=2, dim=0)
+            torch_prune.remove(layer, "weight")
+            zeroed += int((layer.weight == 0).sum())
+        for component in grouper.components.values():
+            total += sum(p.numel() for p in component.module.parameters())
+        return pruned, zeroed / total
+    return prune
 
 
-def evaluate_row(agent, candidate, objective, trajectories, seed: int) -> dict:
-    score = objective(candidate)
-    row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps}
-    if trajectories is not None:
-        stability = latent_stability(agent, candidate, trajectories, seed=seed)
-        row.update(latent_drift=stability.encoder_drift_relative,
-                   jacobian_radius_max=stability.spectral_radius_pruned["max"])
-    return row
-
-
-def run_agent(name: str, cfg: Config, rows: list[dict], save) -> None:
+def run_agent(name: str, cfg: Config) -> list[dict]:
+    """The sweep of one shipped agent; held-out episodes (seeds from 1000) for the table."""
     agent = rlprune.load_agent(name)
-    grouper = rlprune.ComponentGrouper(agent)
-    trajectories = None
     if agent.kind == "autoencoder":
-        objective = PSNRObjective(digits_split(cfg.seed)[1])
+        objective = report = PSNRObjective(digits_split(cfg.seed)[1])
     else:
         info = agent.describe()
-        evaluator = rlprune.ClosedLoopEvaluator(
-            info["task"], episodes=cfg.episodes, seed=cfg.seed,
-            action_repeat=info["action_repeat"], max_episode_steps=cfg.max_episode_steps)
-        objective = ReturnObjective(evaluator)
-        recorder = StateRecorder()
-        evaluator.evaluate(agent, recorder)
-        trajectories = recorder.trajectories()
-    done = {(r["agent"], r["method"], r["target"]) for r in rows}
-    if (name, "dense", 0.0) not in done:
-        rows.append({"agent": name, "method": "dense", "target": 0.0, "sparsity": 0.0,
-                     **evaluate_row(agent, agent, objective, None, cfg.seed)})
-        save()
-    for rho in cfg.sparsities:
-        for method in cfg.methods:
-            if (name, method, rho) in done:
-                continue
-            start = time.perf_counter()
-            if method in TORCH_BASELINES:
-                candidate, sparsity = torch_structured(agent, grouper, method, rho, cfg.seed)
-                extra = {"sparsity": sparsity, "evaluations": 1, "search_env_steps": 0}
-            else:
-                run_dir = Path(cfg.out) / "searches" / f"{name}-{method}-{rho}"
-                result = search(agent, objective, rho, cfg.tol, method=method,
-                                budget=cfg.budget, seed=cfg.seed, run_dir=run_dir,
-                                progress=False)
-                candidate = rlprune.prune_physically(agent, result.plan)
-                extra = {"sparsity": result.plan.sparsity,
-                         "flop_sparsity": result.plan.flop_sparsity,
-                         "evaluations": result.evaluations,
-                         "search_env_steps": result.env_steps}
-            row = {"agent": name, "method": method, "target": rho, **extra,
-                   **evaluate_row(agent, candidate, objective, trajectories, cfg.seed),
-                   "seconds": time.perf_counter() - start}
-            rows.append(row)
-            save()
-            print(f"{name} {method:>12} rho={rho}: metric {row['metric']:.3f} "
-                  f"(sparsity {row['sparsity']:.3f}, {row['seconds']:.0f}s)", flush=True)
+
+        def episodes(n: int, seed: int) -> rlprune.ClosedLoopEvaluator:
+            return rlprune.ClosedLoopEvaluator(
+                info["task"], episodes=n, seed=seed, action_repeat=info["action_repeat"],
+                max_episode_steps=cfg.max_episode_steps)
+        objective = ReturnObjective(episodes(cfg.episodes, cfg.seed), race=True)
+        report = ReturnObjective(episodes(cfg.eval_episodes, cfg.seed + 1000))
+    return sweep(agent, objective, cfg.sparsities, cfg.methods, Path(cfg.out) / name,
+                 tol=cfg.tol, budget=cfg.budget, seed=cfg.seed, report_objective=report,
+                 extra_methods={m: torch_structured(m) for m in TORCH_BASELINES},
+                 log=lambda line: print(f"{name} {line}", flush=True))
 
 
 def reconstruction_grid(cfg: Config, path: Path) -> None:
@@ -179,24 +139,18 @@ def main() -> None:
                                            if args.agents else {}),
                         **({"out": args.out} if args.out else {})})
     out = Path(cfg.out)
-    results_path = out / "results.json"
-    rows = json.loads(results_path.read_text())["rows"] if results_path.exists() else []
-
-    def save() -> None:
-        write_json(results_path, {"config": asdict(cfg), "rows": rows})
-
+    rows = []
     for name in cfg.agents:
-        run_agent(name, cfg, rows, save)
-        mine = [r | {"mean": r["metric"]} for r in rows if r["agent"] == name]
-        plot_metric_vs_sparsity(mine, out / f"{name}_vs_sparsity.png", title=name,
-                                ylabel="PSNR (dB)" if "autoencoder" in name else "return")
+        mine = run_agent(name, cfg)
+        write_sweep_report(mine, out / name, title=name,
+                           ylabel="PSNR (dB)" if "autoencoder" in name else "return")
+        rows += [{"agent": name, **r} for r in mine]
     grid_png = out / "ae_reconstructions.png"
     if "digits-autoencoder" in cfg.agents and not grid_png.exists():
         reconstruction_grid(cfg, grid_png)
-    columns = ["agent", "method", "target", "sparsity", "metric", "ci95", "evaluations",
-               "search_env_steps", "latent_drift", "jacobian_radius_max", "seconds"]
-    atomic_write_text(out / "results.md", markdown_table(rows, columns))
-    print(f"wrote {results_path}, {out / 'results.md'} and plots in {out}")
+    write_json(out / "results.json", {"config": asdict(cfg), "rows": rows})
+    atomic_write_text(out / "results.md", markdown_table(rows, ["agent", *COLUMNS]))
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'} and plots in {out}/*/")
 
 
 if __name__ == "__main__":

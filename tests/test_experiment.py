@@ -29,7 +29,7 @@ def test_quick_experiment_on_the_autoencoder(tmp_path):
         for method in ("grid", "gradient", "cmaes"):  # searches start from magnitude
             assert by[(method, rho)]["metric"] >= by[("magnitude", rho)]["metric"] - 1e-9
             assert abs(by[(method, rho)]["sparsity"] - rho) <= 0.01
-    for name in ("results.md", "digits-autoencoder_vs_sparsity.png",
+    for name in ("results.md", "digits-autoencoder/metric_vs_sparsity.png",
                  "ae_reconstructions.png"):
         assert (tmp_path / name).stat().st_size > 0
     # A rerun finds every row done and recomputes nothing.

@@ -105,6 +105,12 @@ class ReturnObjective:
                             env_steps, wall)
         return self._score(result, total)
 
+    def describe(self) -> dict:
+        """What the scores depend on (a resumed run must not mix other settings in)."""
+        e = self.evaluator
+        return {"metric": "return", "env": e.env_spec, "episodes": e.episodes,
+                "seed": e.seed, **{k: v for k, v in e.options.items() if k != "perturb_seed"}}
+
     def _clearly_worse(self, returns: list[float], reference: list[float]) -> bool:
         diff = np.asarray(returns) - np.asarray(reference)
         n = len(diff)
@@ -139,6 +145,10 @@ class PSNRObjective:
 
     def __call__(self, agent: AgentAdapter) -> Score:
         return Score(agent.psnr(self.images))
+
+    def describe(self) -> dict:
+        return {"metric": "psnr", "images": len(self.images),
+                "checksum": float(self.images.double().sum())}
 
     def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
         return agent.component_inputs(self.images), 0
