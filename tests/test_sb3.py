@@ -68,3 +68,51 @@ def test_data_inputs_cover_every_component(sb3_zip):
     for name, component in agent.components().items():
         assert component.module(inputs[name]).shape[0] == 4
         assert torch.isfinite(inputs[name]).all()
+
+
+@pytest.fixture(scope="module")
+def normalized_zip(tmp_path_factory):
+    """A PPO trained under VecNormalize, saved the RL Zoo way (stats beside the zip)."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    venv = VecNormalize(make_vec_env(lambda: envs.make_env("Pendulum-v1"), n_envs=1, seed=0))
+    model = PPO("MlpPolicy", venv, seed=0, device="cpu", n_steps=64, batch_size=32,
+                policy_kwargs={"net_arch": [32, 32]})
+    model.learn(256)
+    folder = tmp_path_factory.mktemp("zoo")
+    model.save(folder / "Pendulum-v1.zip")
+    venv.save(str(folder / "vecnormalize.pkl"))
+    return folder / "Pendulum-v1.zip", venv
+
+
+def test_vecnormalize_statistics_are_applied_kept_and_exported(normalized_zip, tmp_path):
+    path, venv = normalized_zip
+    agent = load_agent(path)
+    assert agent.meta["vecnormalize"].endswith("vecnormalize.pkl")
+    obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32) * 3
+    expected, _ = agent.model.predict(venv.normalize_obs(obs), deterministic=True)
+    np.testing.assert_array_equal(agent.act(obs), expected)
+    raw, _ = agent.model.predict(obs, deterministic=True)
+    assert not np.allclose(raw, expected)  # the statistics matter for this agent
+    pruned = prune_physically(agent, baseline_plan(ComponentGrouper(agent), "magnitude",
+                                                   0.5, 0.05))
+    pruned.save(tmp_path / "pruned.zip")
+    assert (tmp_path / "vecnormalize.pkl").exists()
+    reloaded = load_agent(tmp_path / "pruned.zip")
+    np.testing.assert_array_equal(reloaded.act(obs), pruned.act(obs))
+
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from rlprune.export import export_onnx
+
+    (graph,) = export_onnx(reloaded, tmp_path / "onnx")
+    exported = onnxruntime.InferenceSession(graph.path).run(None, {"input": obs})[0]
+    np.testing.assert_allclose(exported, reloaded.act(obs), rtol=1e-5, atol=1e-5)
+
+
+def test_unreadable_vecnormalize_file_is_a_clear_error(sb3_zip, tmp_path):
+    _, path = sb3_zip
+    (tmp_path / "agent.zip").write_bytes(path.read_bytes())
+    (tmp_path / "vecnormalize.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="cannot read VecNormalize statistics"):
+        load_agent(tmp_path / "agent.zip")

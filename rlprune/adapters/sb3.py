@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import torch
 from torch import nn
 
 from rlprune.adapters.base import Component, Interface
+from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
+from rlprune.io import atomic_write
 
 __all__ = ["SB3Adapter", "is_sb3_zip", "sb3_algorithm_of"]
 
@@ -133,10 +136,13 @@ class SB3Adapter:
     Args:
         model: a loaded SB3 algorithm object.
         algorithm: its name (``"SAC"``, ``"PPO"``...).
+        normalizer: ``VecNormalize`` observation statistics the policy was trained with
+            (found automatically next to the zip by ``from_path``).
     """
 
-    def __init__(self, model, algorithm: str) -> None:
-        self.model, self.algorithm = model, algorithm
+    def __init__(self, model, algorithm: str,
+                 normalizer: ObservationNormalizer | None = None) -> None:
+        self.model, self.algorithm, self.normalizer = model, algorithm, normalizer
         self.kind = f"sb3-{algorithm.lower()}"
         policy = model.policy
         self.observation_space = policy.observation_space
@@ -154,7 +160,15 @@ class SB3Adapter:
         algorithm = sb3_algorithm_of(path)
         model = _algorithm_class(algorithm).load(path, device="cpu",
                                                  custom_objects=_CUSTOM_OBJECTS)
-        return cls(model, algorithm)
+        adapter = cls(model, algorithm, ObservationNormalizer.beside(path))
+        if adapter.normalizer is not None:
+            adapter.meta["vecnormalize"] = str(adapter.normalizer.source)
+        return adapter
+
+    def _observations(self, obs: np.ndarray) -> np.ndarray:
+        """What the policy sees: VecNormalize-scaled observations where it has statistics."""
+        obs = np.asarray(obs)
+        return obs if self.normalizer is None else self.normalizer.normalize(obs)
 
     def _actor_parts(self) -> tuple[nn.Module, nn.Module, list[nn.Module]]:
         policy = self.model.policy
@@ -192,7 +206,7 @@ class SB3Adapter:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
-        actions, _ = self.model.predict(np.asarray(obs), deterministic=True)
+        actions, _ = self.model.predict(self._observations(obs), deterministic=True)
         return actions
 
     def reset(self, seed: int) -> None:
@@ -203,7 +217,7 @@ class SB3Adapter:
 
     @torch.no_grad()
     def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
-        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        obs_t = torch.as_tensor(self._observations(obs), dtype=torch.float32)
         obs_t = obs_t.reshape(obs_t.shape[0], -1)
         act_t = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
         if self.algorithm not in ("PPO", "A2C"):  # critics see the policy's scaled action
@@ -214,11 +228,14 @@ class SB3Adapter:
         return {name: inputs.get(name, both) for name in self.components()}
 
     def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
-        """``policy``: observation -> env action, as ``predict(obs, deterministic=True)``."""
+        """``policy``: raw observation -> env action, as ``predict(obs, deterministic=True)``
+        on the VecNormalize-scaled observation (the scaling is inside the graph)."""
         extractor, body, heads = self._actor_parts()
         squashed = self.algorithm not in ("PPO", "A2C")
         # SAC/TQC: mean head then tanh; TD3/DDPG: the mu network ends in its own Tanh.
         actor = _Chain(extractor, body, heads[:1])
+        if self.normalizer is not None:
+            actor = nn.Sequential(self.normalizer.module(), actor)
         graph = _DeterministicActor(actor, squashed, self.algorithm in ("SAC", "TQC"),
                                     self.action_space.low, self.action_space.high)
         return {"policy": (graph, torch.zeros(1, *self.observation_space.shape))}
@@ -227,7 +244,8 @@ class SB3Adapter:
         """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads.
 
         The pruned hidden widths go into ``policy_kwargs["net_arch"]`` so SB3 rebuilds the
-        smaller networks before loading their weights.
+        smaller networks before loading their weights. VecNormalize statistics are
+        copied beside the zip, where RL Zoo and ``from_path`` look for them.
         """
         _, body, _ = self._actor_parts()
         pi = [m.out_features for m in body.modules() if isinstance(m, nn.Linear)]
@@ -242,6 +260,10 @@ class SB3Adapter:
         self.model.policy_kwargs["net_arch"] = {"pi": pi, key: critics[0]}
         self._sync_targets()
         self.model.save(str(path))
+        if self.normalizer is not None:  # the agent acts with them: keep them beside it
+            target = Path(path).parent / VECNORMALIZE_FILE
+            if target.resolve() != self.normalizer.source.resolve():
+                atomic_write(target, lambda tmp: shutil.copyfile(self.normalizer.source, tmp))
 
     def _sync_targets(self) -> None:
         """Target networks take the pruned shapes (and weights) of their online twins."""
@@ -253,7 +275,9 @@ class SB3Adapter:
             self.model._create_aliases()
 
     def clone(self) -> SB3Adapter:
-        return SB3Adapter(copy.deepcopy(self.model), self.algorithm)
+        clone = SB3Adapter(copy.deepcopy(self.model), self.algorithm, self.normalizer)
+        clone.meta = copy.deepcopy(self.meta)
+        return clone
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "algorithm": self.algorithm,
