@@ -17,7 +17,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prune RL controllers by component-aware soft coefficient search.")
 
-_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, NotImplementedError)
+_USER_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
 
 
 def _fail(error: Exception) -> None:
@@ -49,6 +49,9 @@ def _floats(option: str, flag: str) -> list[float]:
 
 def _env_options(agent, env: str | None) -> tuple[str, int]:
     info = agent.describe()
+    if agent.observation_space is None:
+        raise ValueError(f"{info['kind']} agent does not act in an environment (no "
+                         "observation space); prune or sweep it on its own metric")
     spec = env or info.get("task")
     if spec is None:
         raise ValueError(f"{info['kind']} agent records no task: pass --env SPEC")
@@ -99,6 +102,11 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
         result = ClosedLoopEvaluator(spec, episodes=episodes, seed=seed, action_repeat=repeat,
                                      perturb=perturb, max_episode_steps=max_episode_steps
                                      ).evaluate(adapter)
+        if result.any_failed:
+            raise ValueError(result.error or
+                             f"{int(result.failed.sum())} of {episodes} episodes failed on a "
+                             f"non-finite action or reward (episode seeds "
+                             f"{[s for s, f in zip(result.seeds, result.failed) if f]})")
     except _USER_ERRORS as e:
         _fail(e)
     payload = {"env": spec, "seed": seed, **result.to_dict()}
@@ -128,6 +136,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           components: str = typer.Option(None, help="comma-separated components to prune"),
           interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
                                                     'e.g. "latent"'),
+          round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
           executor: str = typer.Option("inprocess", help="where candidates run: inprocess, "
                                                          "process (local pool) or ray"),
@@ -140,7 +149,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
             agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
             max_episode_steps, criterion=criterion, components=_names(components),
             interfaces=tuple(_names(interfaces) or ()), race=race,
-            executor=(executor, workers, ray_address))
+            executor=(executor, workers, ray_address), round_to=round_to)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
@@ -164,6 +173,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                                            "seed+1000.."),
           criterion: str = typer.Option("l2", help="base importance for searches"),
           interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
+          round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           race: bool = typer.Option(True, help="stop clearly worse candidates early"),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
           executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
@@ -182,7 +192,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         held_out = _objective(adapter, env, eval_episodes, seed + 1000, max_episode_steps)
         rows = run_sweep(adapter, objective, targets, _names(methods) or [], out, tol=tol,
                          budget=budget, seed=seed, criterion=criterion,
-                         interfaces=tuple(_names(interfaces) or ()),
+                         interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
                          report_objective=held_out,
                          executor=make_executor(executor, workers),
                          progress=sys.stderr.isatty(),
@@ -272,7 +282,7 @@ def _objective(adapter, env: str | None, episodes: int, seed: int,
 
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
            max_episode_steps, criterion="l2", components=None, interfaces=(), race=True,
-           executor=("inprocess", None, None)):
+           executor=("inprocess", None, None), round_to=1):
     import rlprune
     from rlprune.report import write_json
     from rlprune.search import make_executor, search
@@ -285,11 +295,12 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
     out = Path(out)
     objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
     runner = make_executor(*executor)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a run directory")
     result = search(adapter, objective, sparsity, tol, method=method, budget=budget,
                     seed=seed, criterion=criterion, scope=scope, components=components,
-                    interfaces=interfaces, run_dir=out, progress=sys.stderr.isatty(),
-                    executor=runner)
+                    interfaces=interfaces, round_to=round_to, run_dir=out,
+                    progress=sys.stderr.isatty(), executor=runner)
     pruned = rlprune.prune_physically(adapter, result.plan, list(
         result.plan.dense.params_by_component))
     path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")

@@ -10,6 +10,7 @@ twice as much as those of an average group".
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -154,6 +155,26 @@ class ChannelRanking:
                 counts[gid] = total - kept
         return counts
 
+    @functools.cached_property
+    def max_sparsity(self) -> float:
+        """Sparsity with every removable channel gone (the same for all coefficients)."""
+        order = self._order(Coefficients(self.group_ids))
+        return self.costs.sparsity(self._removed_counts(order, len(order)))[0]
+
+    def check_reachable(self, rho: float, eps: float) -> None:
+        """Raises ValueError for rho or eps out of range, InfeasibleTarget if no
+        coefficients can reach rho - eps."""
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"sparsity rho must be in [0, 1), got {rho}")
+        if not 0.0 <= eps < 1.0:
+            raise ValueError(f"tolerance eps must be in [0, 1), got {eps}")
+        max_s = self.max_sparsity
+        if max_s < rho - eps:
+            raise InfeasibleTarget(
+                f"sparsity {rho:.3f} +- {eps:.3f} is out of reach: the protected "
+                f"structure (interface widths, {self.min_channels} channel(s) kept per "
+                f"group) allows at most {max_s:.3f}")
+
     def plan(self, coefficients: Coefficients, rho: float, eps: float) -> PruningPlan:
         """The plan whose parameter sparsity is closest to ``rho``, within ``eps``.
 
@@ -161,22 +182,13 @@ class ChannelRanking:
             ValueError: rho or eps out of range.
             InfeasibleTarget: no cut lands within eps; the message names what is reachable.
         """
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"sparsity rho must be in [0, 1), got {rho}")
-        if not 0.0 <= eps < 1.0:
-            raise ValueError(f"tolerance eps must be in [0, 1), got {eps}")
+        self.check_reachable(rho, eps)
         order = self._order(coefficients)
 
         def sparsity(k: int) -> float:
             return self.costs.sparsity(self._removed_counts(order, k))[0]
 
         lo, hi = 0, len(order)  # smallest k with sparsity(k) >= rho (monotone in k)
-        max_s = sparsity(hi)
-        if max_s < rho - eps:
-            raise InfeasibleTarget(
-                f"sparsity {rho:.3f} +- {eps:.3f} is out of reach: the protected "
-                f"structure (interface widths, {self.min_channels} channel(s) kept per "
-                f"group) allows at most {max_s:.3f}")
         while lo < hi:
             mid = (lo + hi) // 2
             if sparsity(mid) >= rho:

@@ -78,7 +78,8 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
 def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float],
           methods: Sequence[str], out: str | Path, *, tol: float = 0.01, budget: int = 20,
           seed: int = 0, criterion: str = "l2", components: list[str] | None = None,
-          interfaces: tuple[str, ...] = (), report_objective: Objective | None = None,
+          interfaces: tuple[str, ...] = (), round_to: int = 1,
+          report_objective: Objective | None = None,
           extra_methods: Mapping[str, ExtraMethod] | None = None,
           executor: Executor | None = None, progress: bool = False,
           log: Callable[[str], None] = print) -> list[dict]:
@@ -91,6 +92,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
         methods: rlprune methods (``magnitude``, ``random``, ``grid``, ``gradient``,
             ``cmaes``) and names of ``extra_methods``.
         out: run directory (``sweep.json``, one search state per cell).
+        round_to: kept channels per group are a multiple of this.
         report_objective: scores the final pruned agents (default: ``objective``).
 
     Raises:
@@ -105,6 +107,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
             raise ValueError(f"sparsity must be in [0, 1), got {rho}")
     report_objective = report_objective or objective
     settings = {"tol": tol, "budget": budget, "seed": seed, "criterion": criterion,
+                "round_to": round_to,
                 "components": components, "interfaces": list(interfaces),
                 "objective": _describe(objective), "report": _describe(report_objective)}
     out = Path(out)
@@ -138,12 +141,13 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
                 info = {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
             else:
                 if method in BASELINES:  # no search: the plan is the ranking itself
-                    plan = baseline_plan(grouper, method, rho, tol, seed=seed)
+                    plan = baseline_plan(grouper, method, rho, tol, seed=seed,
+                                         round_to=round_to)
                     info = {"evaluations": 0, "search_env_steps": 0}
                 else:
                     result = search(agent, objective, rho, tol, method=method, budget=budget,
                                     seed=seed, criterion=criterion, components=components,
-                                    interfaces=interfaces,
+                                    interfaces=interfaces, round_to=round_to,
                                     run_dir=out / "searches" / f"{method}-{rho}",
                                     progress=progress, executor=executor)
                     plan = result.plan

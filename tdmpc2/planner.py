@@ -139,11 +139,15 @@ class MPPIPlanner:
             var = (weight * (elites - mean.unsqueeze(2)).pow(2)).sum(2)
             std = var.sqrt().clamp(cfg.min_std, cfg.max_std)
 
+        # A broken model (non-finite values everywhere) yields NaN actions, which the
+        # caller can detect, rather than an arbitrary sample or a crash.
+        broken = ~torch.isfinite(score).all(dim=1)
+        score = torch.where(broken[:, None], torch.full_like(score, 1.0 / k), score)
         choice = torch.cat([torch.multinomial(row, 1, generator=g)
                             for row, g in zip(score, self._streams(n))])  # [N]
         chosen = elites[:, torch.arange(n), choice]  # [H, N, A]
         self._prev_mean = mean
-        action = chosen[0]
+        action = chosen[0].masked_fill(broken[:, None], float("nan"))
         if not eval_mode:
             action = (action + std[0] * self._randn(n, a_dim)).clamp(-1, 1)
         return action

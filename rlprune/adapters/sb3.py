@@ -49,8 +49,11 @@ def sb3_algorithm_of(path: Path) -> str:
     PPO and A2C share one policy class (PPO stores a clip range, A2C does not); DDPG is
     TD3 with a policy delay of 1 and no target noise clipping.
     """
-    with zipfile.ZipFile(path) as zf:
-        data = json.loads(zf.read("data"))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = json.loads(zf.read("data"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable SB3 zip ({e})") from e
     module = str(data.get("policy_class", {}).get("__module__", ""))
     if module.endswith("common.policies"):
         return "PPO" if "clip_range" in data else "A2C"
@@ -158,8 +161,12 @@ class SB3Adapter:
     def from_path(cls, path: str | Path) -> SB3Adapter:
         path = Path(path)
         algorithm = sb3_algorithm_of(path)
-        model = _algorithm_class(algorithm).load(path, device="cpu",
-                                                 custom_objects=_CUSTOM_OBJECTS)
+        try:
+            model = _algorithm_class(algorithm).load(path, device="cpu",
+                                                     custom_objects=_CUSTOM_OBJECTS)
+        except Exception as e:  # noqa: BLE001 - SB3 raises anything on a damaged file
+            raise ValueError(f"{path}: SB3 cannot load this {algorithm} agent "
+                             f"({type(e).__name__}: {e})") from e
         adapter = cls(model, algorithm, ObservationNormalizer.beside(path))
         if adapter.normalizer is not None:
             adapter.meta["vecnormalize"] = str(adapter.normalizer.source)

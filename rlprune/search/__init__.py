@@ -88,6 +88,7 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         stats = collect_channel_stats(grouper, visited.inputs(), seed=seed)
     ranking = ChannelRanking(grouper, importance_scores(grouper, base, seed=seed, stats=stats),
                              round_to=round_to)
+    ranking.check_reachable(rho, eps)  # before any run state is written
     harness = SearchHarness(agent, grouper, ranking, objective, rho, eps,
                             budget=1 if method in BASELINES else budget, scope=scope,
                             run_dir=run_dir, progress=progress, executor=executor)

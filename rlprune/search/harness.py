@@ -185,7 +185,9 @@ class SearchHarness:
     def _record(self, record: dict) -> None:
         self.history.append(record)
         self._cache[record["key"]] = record
-        if self.run_dir is not None:
+        # Infeasible candidates cost nothing to redo: a run dir appears with the first
+        # scored one (a search that fails on its target leaves nothing behind).
+        if self.run_dir is not None and self.evaluations:
             atomic_write_text(self.run_dir / STATE_FILE, json.dumps(
                 {"rho": self.rho, "eps": self.eps, "scope": self.scope, "units": self.units,
                  "history": self.history}, indent=1))

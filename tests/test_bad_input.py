@@ -1,0 +1,130 @@
+"""Every bad input in the README's table: one clear line on stderr, exit 2, nothing written.
+
+Placeholders in the argument lists are replaced by real files made here: OUT (a path
+that does not exist yet), FILE (a plain file), and broken agent files of each kind.
+"""
+
+from __future__ import annotations
+
+import fractions
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import rlprune
+from rlprune.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+AE = str(ROOT / "checkpoints" / "digits-autoencoder.pt")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "file.txt").write_text("not a folder")
+    (folder / "corrupt.pt").write_bytes(b"\x00\x01 definitely not a checkpoint")
+    torch.save({"format": "tdmpc2-agent", "hook": fractions.Fraction(1, 3)},
+               folder / "pickled.pt")
+    torch.save({"weight": torch.zeros(3)}, folder / "foreign.pt")
+    with zipfile.ZipFile(folder / "broken.zip", "w") as zf:
+        zf.writestr("data", "{not json")
+        zf.writestr("policy.pth", b"nothing")
+    nan_agent = rlprune.load_agent("cartpole-swingup")
+    with torch.no_grad():
+        for p in nan_agent.agent.model.pi.parameters():
+            p.fill_(float("nan"))
+    nan_agent.save(folder / "nan.pt")
+    run = CliRunner().invoke(app, ["prune", AE, "--out", str(folder / "prune-run"),
+                                   "--sparsity", "0.2"])
+    assert run.exit_code == 0, run.output
+    return {"FILE": str(folder / "file.txt"), "CORRUPT": str(folder / "corrupt.pt"),
+            "PICKLED": str(folder / "pickled.pt"), "FOREIGN": str(folder / "foreign.pt"),
+            "BROKEN_ZIP": str(folder / "broken.zip"), "NAN": str(folder / "nan.pt"),
+            "PRUNE_RUN": str(folder / "prune-run"), "MISSING": str(folder / "missing.pt")}
+
+
+SWEEP = ["sweep", AE, "--out", "OUT"]
+PRUNE = ["prune", AE, "--out", "OUT", "--sparsity", "0.5"]
+CASES = [
+    # files
+    (["eval", "MISSING"], "no agent file at"),
+    (["eval", "nope"], "no shipped checkpoint named 'nope'"),
+    (["eval", "CORRUPT"], "unknown agent format"),
+    (["eval", "PICKLED"], "pickled Python objects"),
+    (["eval", "FOREIGN"], "unknown agent format None"),
+    (["eval", "BROKEN_ZIP"], "broken.zip"),
+    (["inspect", "FILE"], "unknown agent format"),
+    # agent kind, env and spaces
+    (["eval", AE], "autoencoder agent does not act in an environment"),
+    (["eval", "cartpole-swingup", "--env", "dmc/cartpole-swingupp"], "did you mean"),
+    (["eval", "cartpole-swingup", "--env", "CartPole-v9"], "CartPole"),
+    (["eval", "cartpole-swingup", "--env", "Pendulum-v1", "--episodes", "1"],
+     "observation space mismatch"),
+    (["eval", "NAN", "--episodes", "2", "--max-episode-steps", "10"],
+     "2 of 2 episodes failed on a non-finite action or reward"),
+    (["eval", "cartpole-swingup", "--episodes", "0"], "episodes must be >= 1"),
+    # perturbations
+    (["eval", "cartpole-swingup", "--perturb", "gravity=2"], "unknown perturbation"),
+    (["eval", "cartpole-swingup", "--perturb", "mass=abc"], "mass"),
+    (["robustness", "cartpole-swingup", "--perturb", "mass=1:2", "--out", "OUT"],
+     "START:STOP:COUNT"),
+    (["robustness", "cartpole-swingup", "--perturb", "wind=1", "--out", "OUT"],
+     "perturbation grid entry"),
+    (["robustness", "cartpole-swingup", "--perturb", "mass=1,damping=1,friction=1",
+      "--out", "OUT"], "at most two"),
+    # components and interfaces
+    (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
+    (["inspect", "cartpole-swingup", "--interfaces", "action"], "no prunable interface"),
+    # targets
+    (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"--sparsity must be in \[0, 1\)"),
+    ([*PRUNE, "--tol", "-1"], "--tol must be"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.999", "--tol", "0.0001"],
+     "allows at most"),
+    (["prune", "cartpole-swingup", "--out", "OUT", "--sparsity", "0.3", "--tol", "0.0001",
+      "--round-to", "128"], "nearest reachable"),
+    # methods and options
+    ([*PRUNE, "--method", "bayes"], "unknown search method"),
+    ([*PRUNE, "--method", "grid", "--criterion", "l3"], "unknown importance"),
+    ([*PRUNE, "--executor", "dask"], "unknown executor 'dask'"),
+    ([*PRUNE, "--scope", "layer"], "scope must be"),
+    ([*PRUNE, "--budget", "0", "--method", "cmaes"], "budget must be >= 1"),
+    ([*SWEEP, "--sparsities", "0.2,x"], "--sparsities takes"),
+    ([*SWEEP, "--methods", "magnitude,prune-all"], "unknown methods"),
+    ([*SWEEP, "--sparsities", "1.2"], r"sparsity must be in \[0, 1\)"),
+    # output paths and runs
+    (["prune", AE, "--out", "FILE", "--sparsity", "0.5"], "is a file, not a run directory"),
+    (["export", AE, "--onnx", "FILE"], "file.txt"),
+    (["prune", AE, "--out", "PRUNE_RUN", "--sparsity", "0.6"],
+     "holds a search with other settings"),
+    (["report", "OUT"], "no run directory"),
+    (["report", "FILE"], "no run directory"),
+    (["report", "."], "holds no rlprune run"),
+]
+
+
+@pytest.mark.parametrize("args,match", CASES, ids=[" ".join(a[:3]) + f" #{i}"
+                                                   for i, (a, _) in enumerate(CASES)])
+def test_bad_input_gives_one_clear_line_exit_2_and_writes_nothing(args, match, files,
+                                                                   tmp_path):
+    out = tmp_path / "out"
+    names = {**files, "OUT": str(out)}
+    before = {p: Path(p).stat().st_mtime_ns for p in files.values() if Path(p).exists()}
+    result = CliRunner().invoke(app, [names.get(a, a) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlprune: error:"), result.stderr
+    assert re.search(match, lines[0]), lines[0]
+    assert not out.exists()  # nothing half-written
+    after = {p: Path(p).stat().st_mtime_ns for p in before}
+    assert after == before  # existing files and runs untouched
+
+
+def test_the_readme_table_lists_every_case():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Bad input"):]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 30 and len(CASES) >= 30
