@@ -165,3 +165,36 @@ def test_bad_input_gives_one_clear_line_and_exit_2(args, match, tmp_path):
     assert re.search(match, lines[0])
     if "prune" in args and "--sparsity" in args and "1.5" in args:
         assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_killed_prune_resumes_to_the_uninterrupted_result(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(out):
+        return [sys.executable, "-m", "rlprune.cli", "prune", AE, "--out", str(out),
+                "--sparsity", "0.5", "--method", "cmaes", "--budget", "40", "--scope",
+                "group", "--json"]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(command(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    state = killed / "search_state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and len(json.loads(state.read_text())["history"]) >= 5:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(json.loads(state.read_text())["history"])
+    assert not (killed / "pruned.pt").exists() and partial < 40  # really interrupted
+    resumed = json.loads(subprocess.run(command(killed), cwd=ROOT, capture_output=True,
+                                        text=True, check=True).stdout)
+    straight = json.loads(subprocess.run(command(tmp_path / "straight"), cwd=ROOT,
+                                         capture_output=True, text=True, check=True).stdout)
+    for key in ("metric", "coefficients", "evaluations", "sparsity"):
+        assert resumed[key] == straight[key]
