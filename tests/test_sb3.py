@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,17 @@ def test_unreadable_vecnormalize_file_is_a_clear_error(sb3_zip, tmp_path):
     (tmp_path / "vecnormalize.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="cannot read VecNormalize statistics"):
         load_agent(tmp_path / "agent.zip")
+
+
+@pytest.mark.parametrize("name", ["sac-pendulum-sb3-2.0.0.zip", "ppo-pendulum-sb3-2.0.0.zip"])
+def test_agents_saved_by_an_older_sb3_release_load_prune_and_act(name, tmp_path):
+    """Written by stable-baselines3 2.0.0 (tests/data/make_old_sb3_agents.py)."""
+    agent = load_agent(Path(__file__).parent / "data" / name)
+    assert agent.kind == f"sb3-{name.split('-')[0]}"
+    pruned = prune_physically(agent, baseline_plan(ComponentGrouper(agent), "magnitude",
+                                                   0.5, 0.05))
+    pruned.save(tmp_path / "pruned.zip")
+    reloaded = load_agent(tmp_path / "pruned.zip")
+    result = ClosedLoopEvaluator("Pendulum-v1", episodes=2, max_episode_steps=50).evaluate(
+        reloaded)
+    assert np.all(np.isfinite(result.returns)) and not result.any_failed
