@@ -175,7 +175,9 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           race: bool = typer.Option(True, help="stop clearly worse candidates early"),
-          max_episode_steps: int = typer.Option(None, help="cap episode length"),
+          max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+          eval_max_episode_steps: int = typer.Option(None, help="cap table episodes too "
+                                                                "(default: full length)"),
           executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
           workers: int = typer.Option(None, help="pool processes / Ray actors"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
@@ -189,7 +191,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         targets = _floats(sparsities, "--sparsities")
         adapter = _load(agent)
         objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
-        held_out = _objective(adapter, env, eval_episodes, seed + 1000, max_episode_steps)
+        held_out = _objective(adapter, env, eval_episodes, seed + 1000,
+                              eval_max_episode_steps)
         rows = run_sweep(adapter, objective, targets, _names(methods) or [], out, tol=tol,
                          budget=budget, seed=seed, criterion=criterion,
                          interfaces=tuple(_names(interfaces) or ()), round_to=round_to,

@@ -92,7 +92,7 @@ def test_sweep_writes_table_and_plot_resumes_and_reports(tmp_path):
 def test_sweep_on_a_world_model_reports_latent_stability(tmp_path):
     result = run("sweep", "cartpole-swingup", "--out", str(tmp_path), "--sparsities", "0.3",
                  "--methods", "random", "--eval-episodes", "2", "--max-episode-steps",
-                 "10", "--json")
+                 "10", "--eval-max-episode-steps", "10", "--json")
     assert result.exit_code == 0, result.output
     pruned = json.loads(result.stdout)["rows"][1]
     assert pruned["latent_drift"] > 0 and max(pruned["rollout_error"]) > 0
