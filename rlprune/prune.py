@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch_pruning as tp
 
 from rlprune.adapters.base import AgentAdapter
@@ -14,9 +16,11 @@ _HANDLERS = {"out": tp.prune_linear_out_channels, "in": tp.prune_linear_in_chann
              "norm": tp.prune_layernorm_out_channels}
 
 
-def prune_physically(agent: AgentAdapter, plan: PruningPlan,
+def prune_physically(agent: AgentAdapter, plan: PruningPlan | Mapping[str, Sequence[int]],
                      components: list[str] | None = None) -> AgentAdapter:
     """A pruned copy of ``agent``: the plan's channels removed from every layer they touch.
+
+    ``plan`` is a ``PruningPlan`` or just its ``removed`` map (group id -> channels).
 
     Groups are rebuilt on the copy and matched by id, so the plan may come from any
     grouper over the same components (and interfaces). All removals of one layer are
@@ -28,15 +32,16 @@ def prune_physically(agent: AgentAdapter, plan: PruningPlan,
     Raises:
         ValueError: the plan names a group the agent does not have, or empties a group.
     """
-    interfaces = [gid.split("/", 1)[1] for gid in plan.removed if gid.startswith("interface/")]
+    removed = plan.removed if isinstance(plan, PruningPlan) else plan
+    interfaces = [gid.split("/", 1)[1] for gid in removed if gid.startswith("interface/")]
     pruned = agent.clone()
     grouper = ComponentGrouper(pruned, components, interfaces=interfaces)
     by_id = {g.id: g for g in grouper.groups}
-    unknown = set(plan.removed) - set(by_id)
+    unknown = set(removed) - set(by_id)
     if unknown:
         raise ValueError(f"plan removes channels of unknown groups {sorted(unknown)}")
     removals: dict[tuple[str, str, str], set[int]] = {}
-    for gid, idxs in plan.removed.items():
+    for gid, idxs in removed.items():
         group = by_id[gid]
         if len(idxs) >= group.channels:
             raise ValueError(f"plan removes every channel of {gid}")

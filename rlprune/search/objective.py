@@ -72,6 +72,10 @@ class ReturnObjective:
         confidence: one-sided confidence of "worse than the incumbent".
     """
 
+    physical = True
+    """Candidates are scored physically pruned (smaller networks plan faster: 2x at 50%
+    sparsity on the shipped agent, for a 0.05 s copy)."""
+
     def __init__(self, evaluator: ClosedLoopEvaluator, race: bool = False, chunk: int = 2,
                  confidence: float = 0.95) -> None:
         if chunk < 1:
