@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import rlprune
-from rlprune.search import baseline_plan
+from rlprune.search import baseline_plan, importance_scores
 
 CHECKPOINTS = [p for p in sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
                if "task" in json.loads(p.with_suffix(".json").read_text())]
@@ -40,18 +40,35 @@ def test_file_is_small_weights_only_and_matches_its_card(shipped):
     assert len(card["eval"]["returns"]) == card["eval"]["episodes"]
 
 
+def plan_for(agent, method: str, rho: float):
+    """A magnitude or random baseline plan, or one driven by soft coefficients (random
+    per group, the latent interface included)."""
+    if method != "coefficients":
+        return rlprune.ComponentGrouper(agent), None, method
+    grouper = rlprune.ComponentGrouper(agent, interfaces=["latent"])
+    values = torch.rand(len(grouper.groups), generator=torch.Generator().manual_seed(1)) + 0.5
+    return grouper, rlprune.Coefficients([g.id for g in grouper.groups], values), "l2"
+
+
+@pytest.mark.parametrize("method", ["magnitude", "random", "coefficients"])
 @pytest.mark.parametrize("rho", [0.2, 0.5, 0.8])
-def test_shipped_agent_prunes_to_target_and_acts(shipped, rho):
+def test_shipped_agent_prunes_to_target_and_acts(shipped, rho, method):
     path, card = shipped
     agent = rlprune.load_agent(path)
-    grouper = rlprune.ComponentGrouper(agent)
-    assert len(grouper.groups) == 17
-    plan = baseline_plan(grouper, "magnitude", rho, 0.01)
+    grouper, coefficients, criterion = plan_for(agent, method, rho)
+    assert len(grouper.groups) == (18 if coefficients else 17)
+    if coefficients is None:
+        plan = baseline_plan(grouper, method, rho, 0.01)
+    else:
+        ranking = rlprune.ChannelRanking(grouper, importance_scores(grouper, criterion))
+        plan = ranking.plan(coefficients, rho, 0.01)
     assert abs(plan.sparsity - rho) <= 0.01
     pruned = rlprune.prune_physically(agent, plan)
-    result = rlprune.ClosedLoopEvaluator(card["task"], episodes=2, seed=0,
+    assert sum(p.numel() for c in pruned.components().values()
+               for p in c.module.parameters()) == plan.cost.params
+    result = rlprune.ClosedLoopEvaluator(card["task"], episodes=1, seed=0,
                                          action_repeat=card["action_repeat"],
-                                         max_episode_steps=40).evaluate(pruned)
+                                         max_episode_steps=16).evaluate(pruned)
     assert np.all(np.isfinite(result.returns)) and not result.any_failed
 
 
