@@ -24,7 +24,15 @@ from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
 from rlprune.prune import prune_physically
 from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
-from rlprune.search import BASELINES, METHODS, Executor, Objective, ReturnObjective, search
+from rlprune.search import (
+    BASELINES,
+    METHODS,
+    Executor,
+    Objective,
+    ReturnObjective,
+    VisitedInputs,
+    search,
+)
 from rlprune.search.baselines import baseline_plan
 from rlprune.stability import action_deviation, latent_stability
 
@@ -126,6 +134,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
     def save() -> None:
         write_json(path, {"agent": agent.describe(), "settings": settings, "rows": rows})
 
+    visited = VisitedInputs(objective, agent, out)  # shared by every search's criteria
     dense_quality, trajectories = _dense_run(agent, report_objective)
     if ("dense", 0.0) not in done:
         rows.append({"method": "dense", "target": 0.0, "sparsity": 0.0, "flop_sparsity": 0.0,
@@ -149,7 +158,8 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
                                     seed=seed, criterion=criterion, components=components,
                                     interfaces=interfaces, round_to=round_to,
                                     run_dir=out / "searches" / f"{method}-{rho}",
-                                    progress=progress, executor=executor)
+                                    progress=progress, executor=executor,
+                                    visited=visited)
                     plan = result.plan
                     info = {"evaluations": result.evaluations,
                             "search_env_steps": result.env_steps,

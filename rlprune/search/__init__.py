@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.grouping import ComponentGrouper
 from rlprune.importance import DATA_CRITERIA, ChannelStats, collect_channel_stats
-from rlprune.io import atomic_torch_save, load_weights_only
 from rlprune.ranking import ChannelRanking
 from rlprune.search.baselines import BASELINES, baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
@@ -25,6 +23,7 @@ from rlprune.search.gradient import gradient_search
 from rlprune.search.grid import DEFAULT_LEVELS, grid_search
 from rlprune.search.harness import SearchHarness, SearchResult
 from rlprune.search.objective import Objective, PSNRObjective, ReturnObjective, Score
+from rlprune.search.visited import VisitedInputs
 
 __all__ = [
     "BASELINES",
@@ -39,6 +38,7 @@ __all__ = [
     "ReturnObjective",
     "Score",
     "SearchResult",
+    "VisitedInputs",
     "baseline_plan",
     "importance_scores",
     "make_executor",
@@ -54,7 +54,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
            components: list[str] | None = None, interfaces: tuple[str, ...] = (),
            round_to: int = 1, stats: ChannelStats | None = None,
            run_dir: str | Path | None = None, progress: bool = True,
-           executor: Executor | None = None) -> SearchResult:
+           executor: Executor | None = None,
+           visited: VisitedInputs | None = None) -> SearchResult:
     """Finds soft coefficients that keep the objective high at sparsity rho +- eps.
 
     Args:
@@ -78,12 +79,16 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         executor: where candidates are scored (``InProcessExecutor`` by default,
             ``ProcessExecutor`` or ``RayExecutor`` for populations in parallel); the
             result does not depend on it.
+        visited: the dense agent's visited-state inputs, to share with other searches
+            (default: measured here when needed, kept in ``run_dir``). Their env steps
+            count towards every search that uses them.
     """
     if method not in METHODS:
         raise ValueError(f"unknown search method {method!r}; choose one of {METHODS}")
     grouper = ComponentGrouper(agent, components, interfaces=interfaces)
     base = BASELINES.get(method, criterion)
-    visited = _VisitedInputs(objective, agent, run_dir)
+    visited = visited or VisitedInputs(objective, agent, run_dir)
+    uses_states = (base in DATA_CRITERIA and stats is None) or method == "gradient"
     if base in DATA_CRITERIA and stats is None:
         stats = collect_channel_stats(grouper, visited.inputs(), seed=seed)
     ranking = ChannelRanking(grouper, importance_scores(grouper, base, seed=seed, stats=stats),
@@ -103,35 +108,6 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
             cmaes_search(harness, seed=seed)
     finally:
         harness.close()
-    harness.extra_env_steps += visited.env_steps
+    if uses_states:
+        harness.extra_env_steps += visited.env_steps
     return harness.result(method)
-
-
-class _VisitedInputs:
-    """Component inputs on the dense agent's closed-loop states, measured at most once.
-
-    Data-aware criteria and the gradient surrogate share them; with a run dir they are
-    kept on disk (weights-only), so a resumed search neither re-runs nor re-counts the
-    episodes.
-    """
-
-    FILE = "visited_inputs.pt"
-
-    def __init__(self, objective: Objective, agent: AgentAdapter,
-                 run_dir: str | Path | None) -> None:
-        self.objective, self.agent = objective, agent
-        self.path = Path(run_dir) / self.FILE if run_dir is not None else None
-        self._inputs: dict[str, torch.Tensor] | None = None
-        self.env_steps = 0
-
-    def inputs(self) -> dict[str, torch.Tensor]:
-        if self._inputs is None:
-            if self.path is not None and self.path.exists():
-                saved = load_weights_only(self.path)
-                self._inputs, self.env_steps = saved["inputs"], int(saved["env_steps"])
-            else:
-                self._inputs, self.env_steps = self.objective.surrogate_inputs(self.agent)
-                if self.path is not None:
-                    atomic_torch_save({"inputs": self._inputs, "env_steps": self.env_steps},
-                                      self.path)
-        return self._inputs
