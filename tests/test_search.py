@@ -26,8 +26,8 @@ class Counting:
         self.calls += 1
         return self.objective(agent)
 
-    def surrogate_inputs(self, agent):
-        return self.objective.surrogate_inputs(agent)
+    def visited_states(self, agent):
+        return self.objective.visited_states(agent)
 
 
 @pytest.fixture(scope="module")

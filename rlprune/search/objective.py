@@ -42,15 +42,17 @@ class Score:
 class Objective(Protocol):
     """``objective(agent) -> Score`` on an agent whose masks are already set.
 
-    ``surrogate_inputs`` gives the component inputs the gradient search fits on, and the
-    env steps it cost to get them. Objectives with ``races = True`` also accept the
-    incumbent's ``Score`` and may stop early on candidates that cannot beat it.
+    ``visited_states`` gives the states the agent visits under this objective
+    (observations, actions or None, and the env steps it cost): data-aware criteria,
+    the gradient surrogate and fine-tuning learn from them. Objectives with
+    ``races = True`` also accept the incumbent's ``Score`` and may stop early on
+    candidates that cannot beat it.
     """
 
     def __call__(self, agent: AgentAdapter) -> Score:
         ...
 
-    def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
+    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, np.ndarray | None, int]:
         ...
 
 
@@ -134,11 +136,11 @@ class ReturnObjective:
                      complete=played == total and not result.any_failed,
                      env_steps_saved=saved)
 
-    def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
-        """Component inputs on the states the (dense) agent visits in the same episodes."""
+    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, np.ndarray, int]:
+        """Observations and actions of ``agent`` in the objective's own episodes."""
         recorder = StateRecorder()
         result = self.evaluator.evaluate(agent, recorder)
-        return agent.component_inputs(*recorder.arrays()), result.env_steps
+        return (*recorder.arrays(), result.env_steps)
 
 
 class PSNRObjective:
@@ -154,5 +156,5 @@ class PSNRObjective:
         return {"metric": "psnr", "images": len(self.images),
                 "checksum": float(self.images.double().sum())}
 
-    def surrogate_inputs(self, agent: AgentAdapter) -> tuple[dict[str, torch.Tensor], int]:
-        return agent.component_inputs(self.images), 0
+    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, None, int]:
+        return self.images.numpy(), None, 0

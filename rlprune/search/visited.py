@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rlprune.adapters.base import AgentAdapter
@@ -14,11 +15,11 @@ __all__ = ["VisitedInputs"]
 
 
 class VisitedInputs:
-    """Component inputs on the dense agent's closed-loop states, measured at most once.
+    """The dense agent's visited states and its component inputs on them, measured once.
 
-    Data-aware criteria and the gradient surrogate read them; one instance may serve
-    many searches of the same agent (a sweep). With a folder they are kept on disk
-    (weights-only), so a resumed run neither re-runs nor re-counts the episodes.
+    Data-aware criteria, the gradient surrogate and distillation read them; one instance
+    may serve many searches of the same agent (a sweep). With a folder they are kept on
+    disk (weights-only), so a resumed run neither re-runs nor re-counts the episodes.
     """
 
     FILE = "visited_inputs.pt"
@@ -27,17 +28,28 @@ class VisitedInputs:
                  folder: str | Path | None = None) -> None:
         self.objective, self.agent = objective, agent
         self.path = Path(folder) / self.FILE if folder is not None else None
-        self._inputs: dict[str, torch.Tensor] | None = None
+        self._states: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.env_steps = 0
 
-    def inputs(self) -> dict[str, torch.Tensor]:
-        if self._inputs is None:
+    def states(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(observations, actions or None) the dense agent visited."""
+        if self._states is None:
             if self.path is not None and self.path.exists():
                 saved = load_weights_only(self.path)
-                self._inputs, self.env_steps = saved["inputs"], int(saved["env_steps"])
+                self._states = (saved["observations"], saved.get("actions"))
+                self.env_steps = int(saved["env_steps"])
             else:
-                self._inputs, self.env_steps = self.objective.surrogate_inputs(self.agent)
+                obs, actions, self.env_steps = self.objective.visited_states(self.agent)
+                self._states = (torch.as_tensor(obs),
+                                None if actions is None else torch.as_tensor(actions))
                 if self.path is not None:
-                    atomic_torch_save({"inputs": self._inputs, "env_steps": self.env_steps},
-                                      self.path)
-        return self._inputs
+                    saved = {"observations": self._states[0], "env_steps": self.env_steps}
+                    if actions is not None:
+                        saved["actions"] = self._states[1]
+                    atomic_torch_save(saved, self.path)
+        obs, actions = self._states
+        return obs.numpy(), None if actions is None else actions.numpy()
+
+    def inputs(self, agent: AgentAdapter | None = None) -> dict[str, torch.Tensor]:
+        """What each component of ``agent`` (default: the dense one) sees on the states."""
+        return (agent or self.agent).component_inputs(*self.states())
