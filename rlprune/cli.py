@@ -137,6 +137,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
                                                     'e.g. "latent"'),
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
+          finetune: int = typer.Option(0, help="distillation steps after pruning (0: none)"),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
           executor: str = typer.Option("inprocess", help="where candidates run: inprocess, "
                                                          "process (local pool) or ray"),
@@ -145,18 +146,21 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
-        result, pruned, path = _prune(
+        result, path, tuned = _prune(
             agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
             max_episode_steps, criterion=criterion, components=_names(components),
             interfaces=tuple(_names(interfaces) or ()), race=race,
-            executor=(executor, workers, ray_address), round_to=round_to)
+            executor=(executor, workers, ray_address), round_to=round_to, finetune=finetune)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
                                     if k not in ("history", "plan")}}
-    _emit(payload, as_json, f"{method} at rho={sparsity}: sparsity {result.plan.sparsity:.3f}, "
-                            f"metric {result.metric:.2f} +- {result.ci95:.2f}, "
-                            f"{result.evaluations} evaluations -> {path}")
+    text = (f"{method} at rho={sparsity}: sparsity {result.plan.sparsity:.3f}, metric "
+            f"{result.metric:.2f} +- {result.ci95:.2f}, {result.evaluations} evaluations")
+    if tuned:
+        payload["finetune"] = tuned
+        text += f"; after {finetune} distillation steps {tuned['metric']:.2f}"
+    _emit(payload, as_json, f"{text} -> {path}")
 
 
 @app.command()
@@ -174,6 +178,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           criterion: str = typer.Option("l2", help="base importance for searches"),
           interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
+          finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
           race: bool = typer.Option(True, help="stop clearly worse candidates early"),
           max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
           eval_max_episode_steps: int = typer.Option(None, help="cap table episodes too "
@@ -196,7 +201,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         rows = run_sweep(adapter, objective, targets, _names(methods) or [], out, tol=tol,
                          budget=budget, seed=seed, criterion=criterion,
                          interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
-                         report_objective=held_out,
+                         report_objective=held_out, finetune=finetune,
                          executor=make_executor(executor, workers),
                          progress=sys.stderr.isatty(),
                          log=lambda line: typer.echo(line, err=True))
@@ -285,7 +290,7 @@ def _objective(adapter, env: str | None, episodes: int, seed: int,
 
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
            max_episode_steps, criterion="l2", components=None, interfaces=(), race=True,
-           executor=("inprocess", None, None), round_to=1):
+           executor=("inprocess", None, None), round_to=1, finetune=0):
     import rlprune
     from rlprune.report import write_json
     from rlprune.search import make_executor, search
@@ -306,10 +311,28 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
                     progress=sys.stderr.isatty(), executor=runner)
     pruned = rlprune.prune_physically(adapter, result.plan, list(
         result.plan.dense.params_by_component))
+    report = {"agent": agent, "result": result.to_dict()}
+    if finetune:
+        report["finetune"] = _finetune(adapter, pruned, objective, out, finetune, seed)
     path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")
     pruned.save(path)
-    write_json(out / "report.json", {"agent": agent, "result": result.to_dict()})
-    return result, pruned, path
+    write_json(out / "report.json", report)
+    return result, path, report.get("finetune")
+
+
+def _finetune(dense, pruned, objective, out: Path, steps: int, seed: int) -> dict:
+    """Distils the pruned agent on the dense agent's visited states (refreshed with its
+    own halfway), then scores it on the search's episodes."""
+    from rlprune.finetune import distill
+    from rlprune.search import VisitedInputs
+
+    observations, actions = VisitedInputs(objective, dense, out).states()
+    refresh = None if actions is None else (lambda a: objective.visited_states(a)[:2])
+    result = distill(dense, pruned, observations, actions, steps=steps, seed=seed,
+                     refresh=refresh)
+    score = objective(pruned)
+    return {"steps": steps, "metric": score.value, "ci95": score.ci95,
+            "loss_before": result.loss_before, "loss_after": result.loss_after}
 
 
 def main() -> None:

@@ -28,6 +28,9 @@ def _prune_section(run_dir: Path) -> str:
     coefficients = [{"unit": k, "coefficient": v} for k, v in result["coefficients"].items()]
     by_component = [{"component": k, "sparsity": v}
                     for k, v in plan["component_sparsity"].items()]
+    tuned = data.get("finetune")
+    if tuned:
+        summary[0].update(finetune_steps=tuned["steps"], metric_finetuned=tuned["metric"])
     return ("## Pruned agent\n\n"
             + markdown_table(summary, list(summary[0]))
             + "\n### Sparsity per component\n\n"

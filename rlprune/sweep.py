@@ -20,6 +20,7 @@ import numpy as np
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import StateRecorder
+from rlprune.finetune import distill
 from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
 from rlprune.prune import prune_physically
@@ -83,12 +84,32 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
     return row
 
 
+def _check(methods: Sequence[str], sparsities: Sequence[float], extra: Mapping) -> None:
+    unknown = [m for m in methods if m not in METHODS and m not in extra]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS) + list(extra)}")
+    for rho in sparsities:
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {rho}")
+
+
+def _saved_rows(path: Path, settings: dict) -> list[dict]:
+    """Rows of an earlier run of the same sweep (none for a new one)."""
+    if not path.exists():
+        return []
+    saved = json.loads(path.read_text())
+    if saved.get("settings") != settings:
+        raise ValueError(f"{path.parent} holds a sweep with other settings "
+                         f"({saved.get('settings')}); use a new output folder")
+    return saved["rows"]
+
+
 def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float],
           methods: Sequence[str], out: str | Path, *, tol: float = 0.01, budget: int = 20,
           seed: int = 0, criterion: str = "l2", components: list[str] | None = None,
           interfaces: tuple[str, ...] = (), round_to: int = 1,
           report_objective: Objective | None = None,
-          extra_methods: Mapping[str, ExtraMethod] | None = None,
+          extra_methods: Mapping[str, ExtraMethod] | None = None, finetune: int = 0,
           executor: Executor | None = None, progress: bool = False,
           log: Callable[[str], None] = print) -> list[dict]:
     """Runs (or resumes) the sweep in ``out``; returns every row, dense first.
@@ -102,30 +123,22 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
         out: run directory (``sweep.json``, one search state per cell).
         round_to: kept channels per group are a multiple of this.
         report_objective: scores the final pruned agents (default: ``objective``).
+        finetune: distillation steps; each pruned agent then also gets a row
+            ``METHOD+ft`` after fine-tuning (reported apart from the untuned one).
 
     Raises:
         ValueError: unknown method or a target out of range (before any work).
     """
     extra = dict(extra_methods or {})
-    unknown = [m for m in methods if m not in METHODS and m not in extra]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS) + list(extra)}")
-    for rho in sparsities:
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"sparsity must be in [0, 1), got {rho}")
+    _check(methods, sparsities, extra)
     report_objective = report_objective or objective
     settings = {"tol": tol, "budget": budget, "seed": seed, "criterion": criterion,
-                "round_to": round_to,
+                "round_to": round_to, "finetune": finetune,
                 "components": components, "interfaces": list(interfaces),
                 "objective": _describe(objective), "report": _describe(report_objective)}
     out = Path(out)
     path = out / SWEEP_FILE
-    saved = json.loads(path.read_text()) if path.exists() else {"settings": settings,
-                                                                 "rows": []}
-    if saved.get("settings") != settings:
-        raise ValueError(f"{out} holds a sweep with other settings ({saved.get('settings')}); "
-                         "use a new output folder")
-    rows = saved["rows"]
+    rows = _saved_rows(path, settings)
     done = {(r["method"], r["target"]) for r in rows}
     grouper = ComponentGrouper(agent, components, interfaces=interfaces)
     dense_params = sum(p.numel() for c in grouper.components.values()
@@ -140,40 +153,51 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
         rows.append({"method": "dense", "target": 0.0, "sparsity": 0.0, "flop_sparsity": 0.0,
                      "params": dense_params, **dense_quality})
         save()
+    def cell(method: str, rho: float) -> tuple[AgentAdapter, dict]:
+        """The pruned agent of one cell, and what finding it cost."""
+        if method in extra:
+            pruned, sparsity = extra[method](agent, rho, seed)
+            return pruned, {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
+        if method in BASELINES:  # no search: the plan is the ranking itself
+            plan = baseline_plan(grouper, method, rho, tol, seed=seed, round_to=round_to)
+            info = {"evaluations": 0, "search_env_steps": 0}
+        else:
+            result = search(agent, objective, rho, tol, method=method, budget=budget,
+                            seed=seed, criterion=criterion, components=components,
+                            interfaces=interfaces, round_to=round_to,
+                            run_dir=out / "searches" / f"{method}-{rho}",
+                            progress=progress, executor=executor, visited=visited)
+            plan = result.plan
+            info = {"evaluations": result.evaluations, "search_env_steps": result.env_steps,
+                    "coefficients": result.coefficients}
+        info.update(sparsity=plan.sparsity, flop_sparsity=plan.flop_sparsity,
+                    params=plan.cost.params)
+        return prune_physically(agent, plan, list(grouper.components)), info
+
+    def add(row: dict) -> None:
+        rows.append(row)
+        save()
+        log(f"{row['method']:>12} rho={row['target']}: metric {row['metric']:.4g} +- "
+            f"{row['ci95']:.3g} (sparsity {row['sparsity']:.3f}, {row['seconds']:.0f}s)")
+
     for rho in sparsities:
         for method in methods:
-            if (method, rho) in done:
+            tuned_done = not finetune or (f"{method}+ft", rho) in done
+            if (method, rho) in done and tuned_done:
                 continue
             start = time.perf_counter()
-            if method in extra:
-                pruned, sparsity = extra[method](agent, rho, seed)
-                info = {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
-            else:
-                if method in BASELINES:  # no search: the plan is the ranking itself
-                    plan = baseline_plan(grouper, method, rho, tol, seed=seed,
-                                         round_to=round_to)
-                    info = {"evaluations": 0, "search_env_steps": 0}
-                else:
-                    result = search(agent, objective, rho, tol, method=method, budget=budget,
-                                    seed=seed, criterion=criterion, components=components,
-                                    interfaces=interfaces, round_to=round_to,
-                                    run_dir=out / "searches" / f"{method}-{rho}",
-                                    progress=progress, executor=executor,
-                                    visited=visited)
-                    plan = result.plan
-                    info = {"evaluations": result.evaluations,
-                            "search_env_steps": result.env_steps,
-                            "coefficients": result.coefficients}
-                pruned = prune_physically(agent, plan, list(grouper.components))
-                info.update(sparsity=plan.sparsity, flop_sparsity=plan.flop_sparsity,
-                            params=plan.cost.params)
-            row = {"method": method, "target": rho, **info,
-                   **_quality(agent, pruned, report_objective, trajectories, seed),
-                   "seconds": time.perf_counter() - start}
-            rows.append(row)
-            save()
-            log(f"{method:>12} rho={rho}: metric {row['metric']:.4g} +- {row['ci95']:.3g} "
-                f"(sparsity {row['sparsity']:.3f}, {row['seconds']:.0f}s)")
+            pruned, info = cell(method, rho)  # searches resume from their own state
+            if (method, rho) not in done:
+                add({"method": method, "target": rho, **info,
+                     **_quality(agent, pruned, report_objective, trajectories, seed),
+                     "seconds": time.perf_counter() - start})
+            if not tuned_done:
+                start = time.perf_counter()
+                distill(agent, pruned, *visited.states(), steps=finetune, seed=seed)
+                add({"method": f"{method}+ft", "target": rho, **info,
+                     "finetune_steps": finetune,
+                     **_quality(agent, pruned, report_objective, trajectories, seed),
+                     "seconds": time.perf_counter() - start})
     return rows
 
 

@@ -198,3 +198,26 @@ def test_a_killed_prune_resumes_to_the_uninterrupted_result(tmp_path):
                                          capture_output=True, text=True, check=True).stdout)
     for key in ("metric", "coefficients", "evaluations", "sparsity"):
         assert resumed[key] == straight[key]
+
+
+def test_prune_with_distillation_fine_tuning_reports_both_metrics(tmp_path):
+    result = run("prune", AE, "--out", str(tmp_path), "--sparsity", "0.5", "--finetune",
+                 "200", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["finetune"]["metric"] > payload["metric"] + 3  # PSNR (dB)
+    import rlprune
+    from rlprune.autoencoder import digits_split
+
+    saved = rlprune.load_agent(tmp_path / "pruned.pt")  # the fine-tuned weights were saved
+    assert saved.psnr(digits_split(0)[1]) == pytest.approx(payload["finetune"]["metric"])
+    assert json.loads((tmp_path / "report.json").read_text())["finetune"]["steps"] == 200
+
+
+def test_sweep_with_fine_tuning_adds_tuned_rows(tmp_path):
+    result = run("sweep", AE, "--out", str(tmp_path), "--sparsities", "0.5", "--methods",
+                 "magnitude", "--finetune", "150", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["magnitude+ft"]["metric"] > rows["magnitude"]["metric"] + 3
+    assert rows["magnitude+ft"]["sparsity"] == rows["magnitude"]["sparsity"]

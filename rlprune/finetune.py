@@ -1,0 +1,132 @@
+"""Short fine-tuning of a pruned agent by distillation from its dense original.
+
+Every pruned component is trained to reproduce the dense component's outputs (actions
+and their log-std, latents, reward and Q logits, reconstructions) on states the dense
+agent visits: the pruned component reads what it will read when the pruned agent runs
+(its own, possibly narrower, latent), the target is what the dense component computed.
+Losses are mean squared errors normalised by the target's variance, so components of
+any scale weigh alike. With ``refresh`` the pruned agent's own closed-loop states are
+added halfway (DAgger-style: it is corrected where it actually goes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rlprune.adapters.base import AgentAdapter
+
+__all__ = ["DistillResult", "distill"]
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """Loss per component before and after, and the data used."""
+
+    loss_before: dict[str, float]
+    loss_after: dict[str, float]
+    samples: int
+    steps: int
+
+
+def _restrict(dense: AgentAdapter, pruned: AgentAdapter) -> dict[str, list[int]]:
+    """Per producer component, the dense output dims a pruned interface keeps."""
+    kept = pruned.meta.get("interface_index", {})
+    out = {}
+    for interface in dense.interfaces:
+        if interface.name in kept:
+            for producer in interface.producers:
+                out[producer] = list(kept[interface.name])
+    return out
+
+
+def _pruned_components(dense: AgentAdapter, pruned: AgentAdapter) -> list[str]:
+    """Components that lost parameters (all of them if none did)."""
+    def size(agent):
+        return {n: sum(p.numel() for p in c.module.parameters())
+                for n, c in agent.components().items()}
+    before, after = size(dense), size(pruned)
+    return [n for n in after if after[n] < before[n]] or list(after)
+
+
+def _targets(dense: AgentAdapter, pruned: AgentAdapter, names: list[str],
+             observations: np.ndarray, actions: np.ndarray | None):
+    restrict = _restrict(dense, pruned)
+    dense_parts = dense.components()
+    with torch.no_grad():
+        dense_inputs = dense.component_inputs(observations, actions)
+        pruned_inputs = pruned.component_inputs(observations, actions)
+        targets = {}
+        for name in names:
+            y = dense_parts[name].module(dense_inputs[name])
+            targets[name] = y[..., restrict[name]] if name in restrict else y
+    return {n: pruned_inputs[n].detach() for n in names}, targets
+
+
+def _losses(pruned: AgentAdapter, names, inputs, targets, rows=None) -> dict[str, torch.Tensor]:
+    parts = pruned.components()
+    losses = {}
+    for name in names:
+        x, y = inputs[name], targets[name]
+        if rows is not None:
+            x, y = x[rows], y[rows]
+        scale = targets[name].var().clamp(min=1e-8)
+        losses[name] = ((parts[name].module(x) - y) ** 2).mean() / scale
+    return losses
+
+
+def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
+            actions: np.ndarray | None = None, components: list[str] | None = None,
+            steps: int = 200, lr: float = 1e-3, batch_size: int = 256, seed: int = 0,
+            refresh=None) -> DistillResult:
+    """Fine-tunes ``pruned`` in place towards ``dense``.
+
+    Args:
+        dense: the dense original (unchanged).
+        pruned: the physically pruned agent to train.
+        observations: visited observations [N, ...] (images for the autoencoder).
+        actions: the actions taken there (None for the autoencoder).
+        components: components to train (default: those that lost parameters).
+        steps: Adam steps.
+        lr: Adam step size.
+        batch_size: rows per step (sampled with a seeded generator).
+        seed: seeds the sampling.
+        refresh: optional ``agent -> (observations, actions)``; called on the pruned
+            agent after half the steps, its states are added to the data.
+    """
+    if steps < 0 or batch_size < 1:
+        raise ValueError("steps must be >= 0 and batch_size >= 1")
+    names = list(components or _pruned_components(dense, pruned))
+    generator = torch.Generator().manual_seed(seed)
+    inputs, targets = _targets(dense, pruned, names, observations, actions)
+    parts = pruned.components()
+    params = [p for n in names for p in parts[n].module.parameters()]
+    optim = torch.optim.Adam(params, lr=lr)
+    modules = [parts[n].module for n in names]
+    modes = [m.training for m in modules]
+    with torch.no_grad():
+        before = {n: float(v) for n, v in _losses(pruned, names, inputs, targets).items()}
+    try:
+        for m in modules:
+            m.eval()  # deterministic: no dropout in the copies being fitted
+        for step in range(steps):
+            if refresh is not None and step == steps // 2:
+                more_obs, more_actions = refresh(pruned)
+                extra_inputs, extra_targets = _targets(dense, pruned, names, more_obs,
+                                                       more_actions)
+                inputs = {n: torch.cat([inputs[n], extra_inputs[n]]) for n in names}
+                targets = {n: torch.cat([targets[n], extra_targets[n]]) for n in names}
+            rows = torch.randint(len(next(iter(inputs.values()))), (batch_size,),
+                                 generator=generator)
+            loss = sum(_losses(pruned, names, inputs, targets, rows).values())
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+    with torch.no_grad():
+        after = {n: float(v) for n, v in _losses(pruned, names, inputs, targets).items()}
+    return DistillResult(before, after, len(next(iter(inputs.values()))), steps)
