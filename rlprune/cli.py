@@ -120,8 +120,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           out: Path = typer.Option(..., help="run directory: pruned agent + report"),
           sparsity: float = typer.Option(..., help="target parameter sparsity rho in [0, 1)"),
           tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
-          method: str = typer.Option("magnitude", help="magnitude, random, grid, gradient, "
-                                                       "cmaes"),
+          method: str = typer.Option("magnitude", help="magnitude, random, activation, grid, "
+                                                       "gradient, cmaes"),
           budget: int = typer.Option(20, help="candidates scored on the real metric"),
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
           episodes: int = typer.Option(4, help="episodes per candidate"),

@@ -22,6 +22,7 @@ from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import StateRecorder
 from rlprune.finetune import distill
 from rlprune.grouping import ComponentGrouper
+from rlprune.importance import DATA_CRITERIA, collect_channel_stats
 from rlprune.io import atomic_write_text
 from rlprune.prune import prune_physically
 from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
@@ -82,6 +83,15 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
         observations = np.concatenate([o for o, _ in trajectories])
         row["action_rmse"] = action_deviation(dense, pruned, observations).rmse
     return row
+
+
+def _baseline(grouper: ComponentGrouper, method: str, rho: float, tol: float, seed: int,
+              round_to: int, visited: VisitedInputs):
+    """A baseline's plan; data-aware ones read the dense agent's visited states."""
+    data_aware = BASELINES[method] in DATA_CRITERIA
+    stats = collect_channel_stats(grouper, visited.inputs(), seed=seed) if data_aware else None
+    plan = baseline_plan(grouper, method, rho, tol, seed=seed, round_to=round_to, stats=stats)
+    return plan, {"evaluations": 0, "search_env_steps": visited.env_steps if data_aware else 0}
 
 
 def _check(methods: Sequence[str], sparsities: Sequence[float], extra: Mapping) -> None:
@@ -159,8 +169,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
             pruned, sparsity = extra[method](agent, rho, seed)
             return pruned, {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
         if method in BASELINES:  # no search: the plan is the ranking itself
-            plan = baseline_plan(grouper, method, rho, tol, seed=seed, round_to=round_to)
-            info = {"evaluations": 0, "search_env_steps": 0}
+            plan, info = _baseline(grouper, method, rho, tol, seed, round_to, visited)
         else:
             result = search(agent, objective, rho, tol, method=method, budget=budget,
                             seed=seed, criterion=criterion, components=components,

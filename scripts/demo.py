@@ -28,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sparsities", default="0.2,0.5", help="comma-separated targets rho")
     parser.add_argument("--tol", type=float, default=0.01, help="tolerance eps on sparsity")
     parser.add_argument("--methods", default="magnitude,random",
-                        help="magnitude, random, grid, gradient, cmaes")
+                        help="magnitude, random, activation, grid, gradient, cmaes")
     parser.add_argument("--budget", type=int, default=10, help="candidates per search")
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)

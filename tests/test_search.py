@@ -156,3 +156,13 @@ def test_racing_search_keeps_only_fully_measured_candidates_as_best(tmp_path):
     assert result.env_steps_saved == sum(h["env_steps_saved"] for h in scored)
     assert result.env_steps == sum(h["env_steps"] for h in scored)
     assert all(h["complete"] == (h["env_steps"] == 4 * 40) for h in scored)
+
+
+def test_activation_baseline_ranks_channels_by_what_visited_states_use(autoencoder,
+                                                                       psnr_objective):
+    result = search(autoencoder, psnr_objective, 0.3, 0.02, method="activation",
+                    progress=False)
+    magnitude = search(autoencoder, psnr_objective, 0.3, 0.02, method="magnitude",
+                       progress=False)
+    assert result.evaluations == 1 and abs(result.plan.sparsity - 0.3) <= 0.02
+    assert result.plan.removed != magnitude.plan.removed

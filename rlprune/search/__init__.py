@@ -45,7 +45,7 @@ __all__ = [
     "search",
 ]
 
-METHODS = ("magnitude", "random", "grid", "gradient", "cmaes")
+METHODS = ("magnitude", "random", "activation", "grid", "gradient", "cmaes")
 
 
 def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,

@@ -1,7 +1,9 @@
 """Baselines: every coefficient equal to 1 over a base criterion.
 
 ``magnitude`` (L2 group norm, all c_g = 1) is torch-pruning's global magnitude pruning;
-``random`` ranks channels by seeded random scores. The paper compares against both.
+``random`` ranks channels by seeded random scores (the paper compares against both);
+``activation`` ranks them by their mean |activation| on states the agent visits (a
+data-aware baseline: weight magnitude ignores which neurons a controller really uses).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from rlprune.ranking import ChannelRanking, Coefficients, PruningPlan
 
 __all__ = ["BASELINES", "baseline_plan", "importance_scores"]
 
-BASELINES = {"magnitude": "l2", "random": "random"}
-"""Baseline name -> importance criterion."""
+BASELINES = {"magnitude": "l2", "random": "random", "activation": "activation"}
+"""Baseline name -> importance criterion (``activation``: mean |activation| on visited
+states, needs their statistics)."""
 
 
 def importance_scores(grouper: ComponentGrouper, criterion: str, seed: int = 0,
@@ -26,7 +29,8 @@ def importance_scores(grouper: ComponentGrouper, criterion: str, seed: int = 0,
 
 
 def baseline_plan(grouper: ComponentGrouper, method: str, rho: float, eps: float,
-                  seed: int = 0, round_to: int = 1) -> PruningPlan:
+                  seed: int = 0, round_to: int = 1,
+                  stats: ChannelStats | None = None) -> PruningPlan:
     """The plan of a baseline at target sparsity ``rho`` within ``eps``.
 
     Raises:
@@ -35,6 +39,6 @@ def baseline_plan(grouper: ComponentGrouper, method: str, rho: float, eps: float
     """
     if method not in BASELINES:
         raise ValueError(f"unknown baseline {method!r}; choose one of {sorted(BASELINES)}")
-    scores = importance_scores(grouper, BASELINES[method], seed=seed)
+    scores = importance_scores(grouper, BASELINES[method], seed=seed, stats=stats)
     ranking = ChannelRanking(grouper, scores, round_to=round_to)
     return ranking.plan(Coefficients([g.id for g in grouper.groups]), rho, eps)
