@@ -129,7 +129,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                                                "best so far early (paired test on the "
                                                "same episodes)"),
           seed: int = typer.Option(0),
-          scope: str = typer.Option("component", help="one coefficient per component/group"),
+          scope: str = typer.Option("auto", help="one coefficient per component or group "
+                                                 "(auto: per group for a lone component)"),
           criterion: str = typer.Option("l2", help="base importance for grid, gradient, "
                                                    "cmaes: l1, l2, activation, "
                                                    "activation_weight, taylor, fisher"),

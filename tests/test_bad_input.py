@@ -90,7 +90,7 @@ CASES = [
     ([*PRUNE, "--method", "bayes"], "unknown search method"),
     ([*PRUNE, "--method", "grid", "--criterion", "l3"], "unknown importance"),
     ([*PRUNE, "--executor", "dask"], "unknown executor 'dask'"),
-    ([*PRUNE, "--scope", "layer"], "scope must be"),
+    ([*PRUNE, "--scope", "layer"], "scope must be 'auto', 'component' or 'group'"),
     ([*PRUNE, "--budget", "0", "--method", "cmaes"], "budget must be >= 1"),
     ([*SWEEP, "--sparsities", "0.2,x"], "--sparsities takes"),
     ([*SWEEP, "--methods", "magnitude,prune-all"], "unknown methods"),

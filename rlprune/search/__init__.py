@@ -50,7 +50,7 @@ METHODS = ("magnitude", "random", "activation", "grid", "gradient", "cmaes")
 
 def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
            method: str = "grid", budget: int = 50, seed: int = 0,
-           criterion: str = "l2", scope: str = "component",
+           criterion: str = "l2", scope: str = "auto",
            components: list[str] | None = None, interfaces: tuple[str, ...] = (),
            round_to: int = 1, stats: ChannelStats | None = None,
            run_dir: str | Path | None = None, progress: bool = True,
@@ -70,7 +70,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         criterion: base importance for grid/gradient/cmaes (``l2``, ``activation``...).
             Data-aware criteria read statistics of the dense agent's visited states: from
             ``stats`` if given, else measured on the objective's own episodes.
-        scope: one coefficient per ``component`` or per ``group`` (a pruned interface
+        scope: one coefficient per ``component`` or per ``group``; ``auto``: per
+            component, per group when only one component is pruned (a pruned interface
             always gets its own).
         components: components to prune (default: the adapter's choice).
         interfaces: prunable interfaces to shrink as well (e.g. ``("latent",)``).

@@ -71,8 +71,9 @@ class SearchHarness:
         rho: target sparsity.
         eps: tolerance.
         budget: maximum number of scored candidates.
-        scope: ``"component"`` (one coefficient per component) or ``"group"``; a
-            pruned interface has its own coefficient either way.
+        scope: ``"component"`` (one coefficient per component), ``"group"``, or
+            ``"auto"``: per component, per group when only one component is pruned (an
+            SB3 actor); a pruned interface has its own coefficient either way.
         run_dir: where to keep the resumable state (None: in memory only).
         progress: show a progress bar.
         executor: where candidates are scored (default: in this process).
@@ -80,10 +81,12 @@ class SearchHarness:
 
     def __init__(self, agent: AgentAdapter, grouper: ComponentGrouper, ranking: ChannelRanking,
                  objective: Objective, rho: float, eps: float, budget: int,
-                 scope: str = "component", run_dir: str | Path | None = None,
+                 scope: str = "auto", run_dir: str | Path | None = None,
                  progress: bool = True, executor: Executor | None = None) -> None:
-        if scope not in ("component", "group"):
-            raise ValueError(f"scope must be 'component' or 'group', got {scope!r}")
+        if scope not in ("auto", "component", "group"):
+            raise ValueError(f"scope must be 'auto', 'component' or 'group', got {scope!r}")
+        if scope == "auto":  # one coefficient for a lone component would change nothing
+            scope = "component" if len(grouper.components) > 1 else "group"
         if budget < 1:
             raise ValueError(f"budget must be >= 1 evaluation, got {budget}")
         self.agent, self.grouper, self.ranking = agent, grouper, ranking
