@@ -12,8 +12,9 @@ import torch
 import rlprune
 from rlprune.search import baseline_plan, importance_scores
 
-CHECKPOINTS = [p for p in sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
-               if "task" in json.loads(p.with_suffix(".json").read_text())]
+CHECKPOINTS = [p for p in sorted((Path(__file__).resolve().parents[1] / "checkpoints").iterdir())
+               if p.suffix in (".pt", ".zip")
+               and "task" in json.loads(p.with_suffix(".json").read_text())]
 
 
 @pytest.fixture(params=CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
@@ -22,17 +23,17 @@ def shipped(request):
     return path, json.loads(path.with_suffix(".json").read_text())
 
 
-def test_there_is_a_shipped_cartpole_agent():
-    """The README's main job runs on it."""
-    assert "cartpole-swingup" in [p.stem for p in CHECKPOINTS]
+def test_there_are_shipped_cartpole_and_sac_agents():
+    """The README's main job runs on the first; the SB3 targets on the second."""
+    assert {"cartpole-swingup", "sac-halfcheetah"} <= {p.stem for p in CHECKPOINTS}
 
 
-def test_file_is_small_weights_only_and_matches_its_card(shipped):
+def test_file_is_small_loadable_by_name_and_matches_its_card(shipped):
     path, card = shipped
     assert path.stat().st_size < 10 * 2**20
-    data = torch.load(path, weights_only=True)
-    assert data["format"] == "tdmpc2-agent"
-    agent = rlprune.load_agent(path)
+    if path.suffix == ".pt":  # our own format: weights only
+        assert torch.load(path, weights_only=True)["format"] == "tdmpc2-agent"
+    agent = rlprune.load_agent(path.stem)
     params = {n: sum(p.numel() for p in c.module.parameters())
               for n, c in agent.components().items()}
     assert params == card["params_per_component"]
@@ -45,7 +46,8 @@ def plan_for(agent, method: str, rho: float):
     per group, the latent interface included)."""
     if method != "coefficients":
         return rlprune.ComponentGrouper(agent), None, method
-    grouper = rlprune.ComponentGrouper(agent, interfaces=["latent"])
+    interfaces = ["latent"] if agent.kind == "tdmpc2" else []
+    grouper = rlprune.ComponentGrouper(agent, interfaces=interfaces)
     values = torch.rand(len(grouper.groups), generator=torch.Generator().manual_seed(1)) + 0.5
     return grouper, rlprune.Coefficients([g.id for g in grouper.groups], values), "l2"
 
@@ -56,7 +58,8 @@ def test_shipped_agent_prunes_to_target_and_acts(shipped, rho, method):
     path, card = shipped
     agent = rlprune.load_agent(path)
     grouper, coefficients, criterion = plan_for(agent, method, rho)
-    assert len(grouper.groups) == (18 if coefficients else 17)
+    if agent.kind == "tdmpc2":
+        assert len(grouper.groups) == (18 if coefficients else 17)
     if coefficients is None:
         plan = baseline_plan(grouper, method, rho, 0.01)
     else:
@@ -64,8 +67,9 @@ def test_shipped_agent_prunes_to_target_and_acts(shipped, rho, method):
         plan = ranking.plan(coefficients, rho, 0.01)
     assert abs(plan.sparsity - rho) <= 0.01
     pruned = rlprune.prune_physically(agent, plan)
-    assert sum(p.numel() for c in pruned.components().values()
-               for p in c.module.parameters()) == plan.cost.params
+    parts = pruned.components()
+    assert sum(p.numel() for name in plan.cost.params_by_component
+               for p in parts[name].module.parameters()) == plan.cost.params
     result = rlprune.ClosedLoopEvaluator(card["task"], episodes=1, seed=0,
                                          action_repeat=card["action_repeat"],
                                          max_episode_steps=16).evaluate(pruned)

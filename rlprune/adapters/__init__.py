@@ -31,12 +31,14 @@ CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 def shipped_checkpoint(name: str) -> Path:
-    """Path of a checkpoint shipped in ``checkpoints/`` by short name (``cartpole-swingup``)."""
-    path = CHECKPOINT_DIR / f"{name}.pt"
-    if not path.is_file():
-        known = sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
-        raise FileNotFoundError(f"no shipped checkpoint named {name!r}; shipped: {known}")
-    return path
+    """Path of a checkpoint shipped in ``checkpoints/`` by short name (``cartpole-swingup``,
+    ``sac-halfcheetah``): a ``.pt`` of ours or an SB3 ``.zip``."""
+    for suffix in (".pt", ".zip"):
+        path = CHECKPOINT_DIR / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    known = sorted(p.stem for p in CHECKPOINT_DIR.iterdir() if p.suffix in (".pt", ".zip"))
+    raise FileNotFoundError(f"no shipped checkpoint named {name!r}; shipped: {known}")
 
 
 def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) -> AgentAdapter:

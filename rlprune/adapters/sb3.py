@@ -170,6 +170,11 @@ class SB3Adapter:
         adapter = cls(model, algorithm, ObservationNormalizer.beside(path))
         if adapter.normalizer is not None:
             adapter.meta["vecnormalize"] = str(adapter.normalizer.source)
+        card = path.with_suffix(".json")  # SB3 zips do not record their env: a card may
+        if card.is_file():
+            task = json.loads(card.read_text()).get("task")
+            if task:
+                adapter.meta["task"] = task
         return adapter
 
     def _observations(self, obs: np.ndarray) -> np.ndarray:
@@ -288,5 +293,6 @@ class SB3Adapter:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "algorithm": self.algorithm,
+                "task": self.meta.get("task"), "action_repeat": 1,
                 "observation_shape": list(self.observation_space.shape),
                 "action_shape": list(self.action_space.shape), "meta": self.meta}
