@@ -33,7 +33,7 @@ from rlprune.search import PSNRObjective, ReturnObjective, search
 from rlprune.sweep import COLUMNS, sweep, write_sweep_report
 
 ROOT = Path(__file__).resolve().parents[1]
-SEARCHES = ("random", "magnitude", "grid", "gradient", "cmaes")
+SEARCHES = ("random", "magnitude", "activation", "grid", "gradient", "cmaes")
 TORCH_BASELINES = ("torch-random", "torch-norm")
 
 
@@ -53,17 +53,22 @@ class Config:
     """Episodes per candidate in the searches (seeds from ``seed``)."""
     eval_episodes: int = 10
     """Held-out episodes per table row (seeds from ``seed + 1000``)."""
-    max_episode_steps: int | None = None
-    """Cap on episode length (env steps)."""
+    max_episode_steps: int | None = 400
+    """Cap on the searches' episodes (env steps): on 2 CPU cores a full cartpole episode
+    costs minutes of MPPI planning per candidate."""
+    eval_max_episode_steps: int | None = None
+    """Cap on the table's held-out episodes (None: full length)."""
     seed: int = 0
     """Seeds evaluations and searches."""
-    agents: tuple[str, ...] = ("digits-autoencoder", "cartpole-swingup")
+    criterion: str = "l2"
+    """Base importance the searches' coefficients scale (the paper's: a weight norm)."""
+    agents: tuple[str, ...] = ("digits-autoencoder", "cartpole-swingup", "sac-halfcheetah")
     """Shipped checkpoints to run."""
 
     @classmethod
     def quick(cls) -> Config:
         return cls(out="results/paper-quick", sparsities=(0.2, 0.5), budget=3, episodes=2,
-                   eval_episodes=2, max_episode_steps=60)
+                   eval_episodes=2, max_episode_steps=60, eval_max_episode_steps=60)
 
 
 def torch_structured(kind: str):
@@ -95,14 +100,17 @@ def run_agent(name: str, cfg: Config) -> list[dict]:
     else:
         info = agent.describe()
 
-        def episodes(n: int, seed: int) -> rlprune.ClosedLoopEvaluator:
+        def episodes(n: int, seed: int, cap: int | None) -> rlprune.ClosedLoopEvaluator:
             return rlprune.ClosedLoopEvaluator(
                 info["task"], episodes=n, seed=seed, action_repeat=info["action_repeat"],
-                max_episode_steps=cfg.max_episode_steps)
-        objective = ReturnObjective(episodes(cfg.episodes, cfg.seed), race=True)
-        report = ReturnObjective(episodes(cfg.eval_episodes, cfg.seed + 1000))
+                max_episode_steps=cap)
+        objective = ReturnObjective(episodes(cfg.episodes, cfg.seed, cfg.max_episode_steps),
+                                    race=True)
+        report = ReturnObjective(episodes(cfg.eval_episodes, cfg.seed + 1000,
+                                          cfg.eval_max_episode_steps))
     return sweep(agent, objective, cfg.sparsities, cfg.methods, Path(cfg.out) / name,
-                 tol=cfg.tol, budget=cfg.budget, seed=cfg.seed, report_objective=report,
+                 tol=cfg.tol, budget=cfg.budget, seed=cfg.seed, criterion=cfg.criterion,
+                 report_objective=report,
                  extra_methods={m: torch_structured(m) for m in TORCH_BASELINES},
                  log=lambda line: print(f"{name} {line}", flush=True))
 
@@ -132,12 +140,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="reduced real run (minutes)")
     parser.add_argument("--agents", help="comma-separated shipped names")
     parser.add_argument("--out", help="output folder")
+    parser.add_argument("--criterion", help="base importance of the searches")
     args = parser.parse_args()
     cfg = Config.quick() if args.quick else Config()
-    if args.agents or args.out:
-        cfg = Config(**{**asdict(cfg), **({"agents": tuple(args.agents.split(","))}
-                                           if args.agents else {}),
-                        **({"out": args.out} if args.out else {})})
+    overrides = {"agents": tuple(args.agents.split(",")) if args.agents else None,
+                 "out": args.out, "criterion": args.criterion}
+    cfg = Config(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v}})
     out = Path(cfg.out)
     rows = []
     for name in cfg.agents:

@@ -21,8 +21,8 @@ def run_quick(tmp_path: Path, agents: str) -> dict:
 
 def test_quick_experiment_on_the_autoencoder(tmp_path):
     rows = run_quick(tmp_path, "digits-autoencoder")["rows"]
-    methods = {"random", "magnitude", "grid", "gradient", "cmaes", "torch-random",
-               "torch-norm"}
+    methods = {"random", "magnitude", "activation", "grid", "gradient", "cmaes",
+               "torch-random", "torch-norm"}
     assert len(rows) == 1 + 2 * len(methods)
     by = {(r["method"], r["target"]): r for r in rows}
     for rho in (0.2, 0.5):
