@@ -166,3 +166,13 @@ def test_activation_baseline_ranks_channels_by_what_visited_states_use(autoencod
                        progress=False)
     assert result.evaluations == 1 and abs(result.plan.sparsity - 0.3) <= 0.02
     assert result.plan.removed != magnitude.plan.removed
+
+
+def test_gradient_search_with_a_pruned_latent(tmp_path):
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0,
+                                            action_repeat=2, max_episode_steps=30)
+    result = search(agent, ReturnObjective(evaluator), 0.4, 0.03, method="gradient",
+                    budget=3, interfaces=("latent",), progress=False)
+    assert "interface/latent" in result.coefficients
+    assert abs(result.plan.sparsity - 0.4) <= 0.03

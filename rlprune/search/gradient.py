@@ -15,8 +15,9 @@ Surrogate: episode return is not differentiable, so the masked agent is fitted t
 dense one on states from closed-loop rollouts: for every pruned component, the mean
 squared difference of its outputs (actions, latents, Q and reward logits for TD-MPC2;
 the code and the reconstruction for the autoencoder), normalised by the dense outputs'
-variance. Snapshots of the coefficients along the way become hard plans at rho +- eps
-and are ranked on the real objective by the harness.
+variance; where the latent itself is pruned, its producers are weighted by the latent's
+soft mask (they need not match dims that go). Snapshots of the coefficients along the
+way become hard plans at rho +- eps and are ranked on the real objective by the harness.
 """
 
 from __future__ import annotations
@@ -49,13 +50,29 @@ def _soft_masks(harness: SearchHarness, log_c: torch.Tensor, temperature: float)
     return {g: torch.sigmoid((s - tau) / temperature) for g, s in scores.items()}
 
 
+def _output_weights(harness: SearchHarness, masks: dict[str, torch.Tensor]):
+    """Per component, soft weights of its output dims: a pruned interface's producers are
+    only asked to match the latent dims that stay."""
+    weights = {}
+    for group in harness.grouper.groups:
+        if group.component == "interface":
+            for ref in group.layers:
+                if ref.role == "out":
+                    weights[ref.component] = masks[group.id]
+    return weights
+
+
 def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
-                       targets: dict[str, torch.Tensor]) -> torch.Tensor:
+                       targets: dict[str, torch.Tensor],
+                       weights: dict[str, torch.Tensor]) -> torch.Tensor:
     loss = torch.zeros(())
     for name, component in harness.grouper.components.items():
         out = component.module(inputs[name])
         target = targets[name]
-        loss = loss + ((out - target) ** 2).mean() / target.var().clamp(min=1e-8)
+        error = (out - target) ** 2
+        if name in weights:
+            error = error * weights[name]
+        loss = loss + error.mean() / target.var().clamp(min=1e-8)
     return loss
 
 
@@ -95,8 +112,10 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
         with ChannelMasks(harness.grouper) as masks:
             for step in range(1, steps + 1):
                 temperature = t_start * (t_end / t_start) ** (step / steps)
-                masks.set_masks(_soft_masks(harness, log_c, temperature))
-                loss = _distillation_loss(harness, batch, targets)
+                soft = _soft_masks(harness, log_c, temperature)
+                masks.set_masks(soft)
+                loss = _distillation_loss(harness, batch, targets,
+                                          _output_weights(harness, soft))
                 optim.zero_grad()
                 loss.backward()
                 optim.step()
