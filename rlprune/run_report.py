@@ -44,7 +44,9 @@ def _sweep_section(run_dir: Path) -> str:
     data = json.loads((run_dir / "sweep.json").read_text())
     rows = data["rows"]
     kind = data.get("agent", {}).get("kind", "")
-    _, plot = write_sweep_report(rows, run_dir, title=data.get("agent", {}).get("task") or kind,
+    env = data.get("settings", {}).get("report", {})
+    title = f"{kind} on {env['env']}" if isinstance(env, dict) and "env" in env else kind
+    _, plot = write_sweep_report(rows, run_dir, title=title,
                                  ylabel="PSNR (dB)" if kind == "autoencoder"
                                  else "episode return")
     dense = next((r for r in rows if r["method"] == "dense"), None)
