@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import gymnasium as gym
 import numpy as np
 from scipy import stats as scipy_stats
 
@@ -115,9 +116,27 @@ class ClosedLoopEvaluator:
         self.options = {"action_repeat": action_repeat, "perturb": perturb,
                         "max_episode_steps": max_episode_steps, "perturb_seed": seed}
         self.vectorization = vectorization
+        self._vecs: dict[int, gym.vector.VectorEnv] = {}
         probe = envs.make_env(env, **self.options)  # bad spec or perturbation fails here
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
+
+    def _vector_env(self, n: int):
+        """A vector env of n copies, made once and reused: every episode starts from a
+        seeded reset (perturbations re-applied), so reuse changes no result."""
+        if n not in self._vecs:
+            self._vecs[n] = envs.make_vector_env(self.env_spec, n,
+                                                 vectorization=self.vectorization,
+                                                 **self.options)
+        return self._vecs[n]
+
+    def close(self) -> None:
+        for vec in self._vecs.values():
+            vec.close()
+        self._vecs = {}
+
+    def __getstate__(self) -> dict:  # workers make their own envs
+        return {**self.__dict__, "_vecs": {}}
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -151,18 +170,16 @@ class ClosedLoopEvaluator:
                              f"got {episodes}")
         seeds = self.seeds[episodes.start:episodes.stop]
         start = time.perf_counter()
-        vec = envs.make_vector_env(self.env_spec, len(seeds),
-                                   vectorization=self.vectorization, **self.options)
+        vec = self._vector_env(len(seeds))
         agent.reset(seeds[0])
         try:
             batch = envs.run_episodes(vec, agent.act, seeds, on_step=recorder)
         except Exception as e:  # noqa: BLE001 - a crashing simulator must not end a sweep
+            self._vecs.pop(len(seeds)).close()  # never reuse an env that raised
             n = len(seeds)
             return EvalResult(np.zeros(n), np.zeros(n, dtype=np.int64), seeds,
                               np.ones(n, dtype=bool), 0, time.perf_counter() - start,
                               error=f"{type(e).__name__}: {e} (episode seeds {seeds})")
-        finally:
-            vec.close()
         return EvalResult(batch.returns, batch.lengths, seeds, batch.failed,
                           int(batch.lengths.sum()) * self.options["action_repeat"],
                           time.perf_counter() - start)

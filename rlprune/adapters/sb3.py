@@ -218,8 +218,14 @@ class SB3Adapter:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
-        actions, _ = self.model.predict(self._observations(obs), deterministic=True)
-        return actions
+        obs = self._observations(obs)
+        # MKL multiplies matrices of fewer than 4 rows with other kernels (another
+        # summation order): pad small batches, so an env acts bit-identically alone or in
+        # a batch (batched evaluation == the sequential loop).
+        padding = max(0, 4 - len(obs))
+        padded = np.concatenate([obs, np.repeat(obs[:1], padding, axis=0)]) if padding else obs
+        actions, _ = self.model.predict(padded, deterministic=True)
+        return actions[: len(obs)]
 
     def reset(self, seed: int) -> None:
         """Deterministic SB3 policies hold no randomness at evaluation."""
