@@ -1,7 +1,7 @@
 """Closed-loop evaluation: seeded, batched episode returns of any agent adapter.
 
 Episode return is the objective of the coefficient search, so evaluation cost is search
-cost. All N episodes run in lockstep through a vector env with one batched ``act`` per
+cost. All N episodes run in lockstep (``envs.run_episodes``) with one batched ``act`` per
 step. Every candidate sees the same env seeds and the same planner noise seed (common
 random numbers), so differences between candidates are not noise.
 """
@@ -97,7 +97,6 @@ class ClosedLoopEvaluator:
         action_repeat: agent steps span this many env steps.
         perturb: perturbations for robustness studies (see ``envs.perturb``).
         max_episode_steps: cap on episode length (env steps), e.g. for quick checks.
-        vectorization: ``"sync"`` or ``"async"`` vector env.
     """
 
     def __init__(
@@ -108,35 +107,31 @@ class ClosedLoopEvaluator:
         action_repeat: int = 1,
         perturb: str | Mapping[str, float] | None = None,
         max_episode_steps: int | None = None,
-        vectorization: str = "sync",
     ) -> None:
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
         self.env_spec, self.episodes, self.seed = env, episodes, seed
         self.options = {"action_repeat": action_repeat, "perturb": perturb,
                         "max_episode_steps": max_episode_steps, "perturb_seed": seed}
-        self.vectorization = vectorization
-        self._vecs: dict[int, gym.vector.VectorEnv] = {}
+        self._envs: dict[int, list[gym.Env]] = {}
         probe = envs.make_env(env, **self.options)  # bad spec or perturbation fails here
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
 
-    def _vector_env(self, n: int):
-        """A vector env of n copies, made once and reused: every episode starts from a
-        seeded reset (perturbations re-applied), so reuse changes no result."""
-        if n not in self._vecs:
-            self._vecs[n] = envs.make_vector_env(self.env_spec, n,
-                                                 vectorization=self.vectorization,
-                                                 **self.options)
-        return self._vecs[n]
+    def _env_list(self, n: int) -> list[gym.Env]:
+        """n env copies, made once and reused: every episode starts from a seeded reset
+        (perturbations re-applied), so reuse changes no result."""
+        if n not in self._envs:
+            self._envs[n] = [envs.make_env(self.env_spec, **self.options) for _ in range(n)]
+        return self._envs[n]
 
     def close(self) -> None:
-        for vec in self._vecs.values():
-            vec.close()
-        self._vecs = {}
+        for env in (e for group in self._envs.values() for e in group):
+            env.close()
+        self._envs = {}
 
     def __getstate__(self) -> dict:  # workers make their own envs
-        return {**self.__dict__, "_vecs": {}}
+        return {**self.__dict__, "_envs": {}}
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -170,12 +165,13 @@ class ClosedLoopEvaluator:
                              f"got {episodes}")
         seeds = self.seeds[episodes.start:episodes.stop]
         start = time.perf_counter()
-        vec = self._vector_env(len(seeds))
+        copies = self._env_list(len(seeds))
         agent.reset(seeds[0])
         try:
-            batch = envs.run_episodes(vec, agent.act, seeds, on_step=recorder)
+            batch = envs.run_episodes(copies, agent.act, seeds, on_step=recorder)
         except Exception as e:  # noqa: BLE001 - a crashing simulator must not end a sweep
-            self._vecs.pop(len(seeds)).close()  # never reuse an env that raised
+            for env in self._envs.pop(len(seeds)):  # never reuse an env that raised
+                env.close()
             n = len(seeds)
             return EvalResult(np.zeros(n), np.zeros(n, dtype=np.int64), seeds,
                               np.ones(n, dtype=bool), 0, time.perf_counter() - start,

@@ -25,12 +25,13 @@ def evaluate_returns(
 ) -> np.ndarray:
     """Returns of ``episodes`` episodes run in lockstep, env ``i`` reset with ``seed + i``."""
     planner = planner or agent.planner
-    vec = envs.make_vector_env(task, episodes, action_repeat=action_repeat)
+    copies = [envs.make_env(task, action_repeat=action_repeat) for _ in range(episodes)]
     planner.reseed(seed)
     try:
         batch = envs.run_episodes(
-            vec, lambda obs, first: agent.act(obs, first, eval_mode=True, planner=planner),
+            copies, lambda obs, first: agent.act(obs, first, eval_mode=True, planner=planner),
             [seed + i for i in range(episodes)])
     finally:
-        vec.close()
+        for env in copies:
+            env.close()
     return batch.returns
