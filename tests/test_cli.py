@@ -126,47 +126,6 @@ def test_robustness_grid_dense_vs_pruned(tmp_path):
     assert "## Robustness on dmc/cartpole-swingup" in (tmp_path / "rob" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("args,match", [
-    (["eval", "nope"], "no shipped checkpoint named 'nope'"),
-    (["eval", "cartpole-swingup", "--env", "dmc/cartpole-swingupp"], "did you mean"),
-    (["eval", "cartpole-swingup", "--env", "Pendulum-v1", "--episodes", "1"],
-     "observation space mismatch"),
-    (["eval", "cartpole-swingup", "--perturb", "gravity=2"], "unknown perturbation"),
-    (["eval", "cartpole-swingup", "--episodes", "0"], "episodes must be >= 1"),
-    (["robustness", "cartpole-swingup", "--perturb", "mass=1:2", "--out", "OUT"],
-     "START:STOP:COUNT"),
-    (["robustness", "cartpole-swingup", "--perturb", "wind=1", "--out", "OUT"],
-     "perturbation grid entry"),
-    (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
-    (["inspect", "cartpole-swingup", "--interfaces", "action"], "no prunable interface"),
-    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--method", "grid",
-      "--criterion", "l3"], "unknown importance"),
-    (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"--sparsity must be in \[0, 1\)"),
-    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--tol", "-1"], "--tol must be"),
-    (["prune", AE, "--out", "OUT", "--sparsity", "0.999", "--tol", "0.0001"],
-     "allows at most"),
-    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--method", "bayes"],
-     "unknown search method"),
-    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--executor", "dask"],
-     "unknown executor 'dask'"),
-    (["sweep", AE, "--out", "OUT", "--sparsities", "0.2,x"], "--sparsities takes"),
-    (["sweep", AE, "--out", "OUT", "--methods", "magnitude,prune-all"], "unknown methods"),
-    (["sweep", AE, "--out", "OUT", "--sparsities", "1.2"], r"sparsity must be in \[0, 1\)"),
-    (["report", "OUT"], "no run directory"),
-    (["report", "."], "holds no rlprune run"),
-])
-def test_bad_input_gives_one_clear_line_and_exit_2(args, match, tmp_path):
-    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
-    result = run(*args)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rlprune: error:")
-    import re
-    assert re.search(match, lines[0])
-    if "prune" in args and "--sparsity" in args and "1.5" in args:
-        assert not (tmp_path / "out").exists()  # nothing half-written
-
-
 def test_a_killed_prune_resumes_to_the_uninterrupted_result(tmp_path):
     import os
     import signal

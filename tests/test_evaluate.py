@@ -32,13 +32,19 @@ def small_tdmpc2() -> TDMPC2Adapter:
     return TDMPC2Adapter(agent)
 
 
+def batched_and_singles(agent, env: str = "dmc/cartpole-swingup", seed: int = 7,
+                        **options):
+    """Three episodes in one batch, and each of them alone with its own seed."""
+    def evaluator(episodes: int, first: int) -> ClosedLoopEvaluator:
+        return ClosedLoopEvaluator(env, episodes=episodes, seed=first, **options)
+
+    return evaluator(3, seed).evaluate(agent), [evaluator(1, seed + i).evaluate(agent)
+                                                for i in range(3)]
+
+
 def test_batched_equals_sequential_for_a_deterministic_policy():
-    policy = linear_policy()
-    batched = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=3, seed=7,
-                                  action_repeat=2, max_episode_steps=120).evaluate(policy)
-    singles = [ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=1, seed=7 + i,
-                                   action_repeat=2, max_episode_steps=120).evaluate(policy)
-               for i in range(3)]
+    batched, singles = batched_and_singles(linear_policy(), action_repeat=2,
+                                           max_episode_steps=120)
     # Equal up to float32 matmul kernels, which differ between batch sizes 3 and 1.
     np.testing.assert_allclose(batched.returns, [s.returns[0] for s in singles], rtol=1e-6)
     assert batched.env_steps == sum(s.env_steps for s in singles) == 3 * 120
@@ -48,12 +54,8 @@ def test_batched_equals_sequential_for_a_deterministic_policy():
 def test_batched_equals_sequential_for_a_planning_agent():
     """Planner noise comes in one stream per batch row (seed + i): a batch of MPPI
     episodes makes the same draws as each episode planned alone with its own seed."""
-    agent = small_tdmpc2()
-    batched = ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=3, seed=7,
-                                  action_repeat=2, max_episode_steps=120).evaluate(agent)
-    singles = [ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=1, seed=7 + i,
-                                   action_repeat=2, max_episode_steps=120).evaluate(agent)
-               for i in range(3)]
+    batched, singles = batched_and_singles(small_tdmpc2(), action_repeat=2,
+                                           max_episode_steps=120)
     np.testing.assert_array_equal(batched.returns, [s.returns[0] for s in singles])
 
 

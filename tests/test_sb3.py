@@ -136,10 +136,8 @@ def test_agents_saved_by_an_older_sb3_release_load_prune_and_act(name, tmp_path)
 
 def test_batched_evaluation_equals_the_sequential_loop_exactly(sb3_zip):
     _, path = sb3_zip
-    agent = load_agent(path)
-    batched = ClosedLoopEvaluator("Pendulum-v1", episodes=3, seed=5,
-                                  max_episode_steps=80).evaluate(agent)
-    singles = [ClosedLoopEvaluator("Pendulum-v1", episodes=1, seed=5 + i,
-                                   max_episode_steps=80).evaluate(agent).returns[0]
-               for i in range(3)]
-    np.testing.assert_array_equal(batched.returns, singles)
+    from tests.test_evaluate import batched_and_singles
+
+    batched, singles = batched_and_singles(load_agent(path), "Pendulum-v1", seed=5,
+                                           max_episode_steps=80)
+    np.testing.assert_array_equal(batched.returns, [s.returns[0] for s in singles])
