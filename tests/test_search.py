@@ -10,7 +10,15 @@ import torch
 
 import rlprune
 from rlprune.autoencoder import digits_split
-from rlprune.search import PSNRObjective, ReturnObjective, Score, baseline_plan, search
+from rlprune.search import (
+    PSNRObjective,
+    ReturnObjective,
+    Score,
+    baseline_plan,
+    importance_scores,
+    search,
+)
+from rlprune.search.harness import SearchHarness
 from tests.test_evaluate import linear_policy, small_tdmpc2
 
 SHIPPED_AE = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"
@@ -101,6 +109,25 @@ def test_return_objective_search_on_a_world_model():
                     progress=False)
     assert result.evaluations == 4 and result.env_steps == 4 * 2 * 30
     assert np.isfinite(result.metric) and abs(result.plan.sparsity - 0.3) <= 0.03
+
+
+def test_ensemble_heads_share_one_coefficient_per_component_search():
+    agent = small_tdmpc2()
+    grouper = rlprune.ComponentGrouper(agent)
+    ranking = rlprune.ChannelRanking(grouper, importance_scores(grouper, "l2"))
+    harness = SearchHarness(agent, grouper, ranking, Counting(None), 0.3, 0.03, budget=1,
+                            progress=False)
+    assert harness.units == ["encoder", "dynamics", "reward", "pi", "Qs"]
+    coefficients = harness.coefficients(np.array([1.0, 1.0, 1.0, 1.0, 0.25])).as_dict()
+    q_groups = [g.id for g in grouper.groups if g.component.startswith("Q")]
+    assert len(q_groups) == 2 * agent.agent.model.cfg.num_q
+    assert all(coefficients[g] == 0.25 for g in q_groups)
+    assert all(v == 1.0 for g, v in coefficients.items() if g not in q_groups)
+    only_q = rlprune.ComponentGrouper(agent, ["Q0", "Q1"])  # one family: per group
+    harness = SearchHarness(agent, only_q, rlprune.ChannelRanking(
+        only_q, importance_scores(only_q, "l2")), Counting(None), 0.3, 0.03, budget=1,
+        progress=False)
+    assert harness.scope == "group" and len(harness.units) == 4
 
 
 def test_unknown_method_is_rejected(autoencoder, psnr_objective):

@@ -28,12 +28,17 @@ class Component:
         example_input: an input batch for tracing ([1, in_features] is enough).
         output_layers: layers whose outputs leave the component (their output width is
             an interface width: latent, action, value bins) and are never pruned.
+        family: components of one family share a coefficient when the search gives one
+            per component (the heads of an ensemble, like TD-MPC2's ``Q0..Q4`` in
+            ``"Qs"``: they play one role, and one coefficient each would only widen the
+            search space); ``None``: its own name.
     """
 
     name: str
     module: nn.Module
     example_input: torch.Tensor
     output_layers: tuple[nn.Module, ...] = ()
+    family: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ Surrogate: episode return is not differentiable, so the masked agent is fitted t
 dense one on states from closed-loop rollouts: for every pruned component, the mean
 squared difference of its outputs (actions, latents, Q and reward logits for TD-MPC2;
 the code and the reconstruction for the autoencoder), normalised by the dense outputs'
-variance; where the latent itself is pruned, its producers are weighted by the latent's
+variance, a family's members (an ensemble's heads) sharing one component's weight; where
+the latent itself is pruned, its producers are weighted by the latent's
 soft mask (they need not match dims that go). Snapshots of the coefficients along the
 way become hard plans at rho +- eps and are ranked on the real objective by the harness.
 """
@@ -65,14 +66,15 @@ def _output_weights(harness: SearchHarness, masks: dict[str, torch.Tensor]):
 def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                        targets: dict[str, torch.Tensor],
                        weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    families = [c.family or n for n, c in harness.grouper.components.items()]
     loss = torch.zeros(())
-    for name, component in harness.grouper.components.items():
+    for (name, component), family in zip(harness.grouper.components.items(), families):
         out = component.module(inputs[name])
         target = targets[name]
         error = (out - target) ** 2
         if name in weights:
             error = error * weights[name]
-        loss = loss + error.mean() / target.var().clamp(min=1e-8)
+        loss = loss + error.mean() / target.var().clamp(min=1e-8) / families.count(family)
     return loss
 
 

@@ -71,9 +71,9 @@ class SearchHarness:
         rho: target sparsity.
         eps: tolerance.
         budget: maximum number of scored candidates.
-        scope: ``"component"`` (one coefficient per component), ``"group"``, or
-            ``"auto"``: per component, per group when only one component is pruned (an
-            SB3 actor); a pruned interface has its own coefficient either way.
+        scope: ``"component"`` (one coefficient per component family: TD-MPC2's Q heads
+            share one), ``"group"``, or ``"auto"``: per component, per group when only one
+            family is pruned (an SB3 actor); a pruned interface has its own coefficient.
         run_dir: where to keep the resumable state (None: in memory only).
         progress: show a progress bar.
         executor: where candidates are scored (default: in this process).
@@ -85,14 +85,15 @@ class SearchHarness:
                  progress: bool = True, executor: Executor | None = None) -> None:
         if scope not in ("auto", "component", "group"):
             raise ValueError(f"scope must be 'auto', 'component' or 'group', got {scope!r}")
+        family = {n: c.family or n for n, c in grouper.components.items()}
         if scope == "auto":  # one coefficient for a lone component would change nothing
-            scope = "component" if len(grouper.components) > 1 else "group"
+            scope = "component" if len(set(family.values())) > 1 else "group"
         if budget < 1:
             raise ValueError(f"budget must be >= 1 evaluation, got {budget}")
         self.agent, self.grouper, self.ranking = agent, grouper, ranking
         self.objective, self.rho, self.eps, self.budget = objective, rho, eps, budget
         self.scope = scope
-        keys = [g.id if scope == "group" or g.component == "interface" else g.component
+        keys = [g.id if scope == "group" or g.component == "interface" else family[g.component]
                 for g in grouper.groups]
         self.units = list(dict.fromkeys(keys))
         self.unit_of_group = [self.units.index(k) for k in keys]
