@@ -141,8 +141,8 @@ def test_gradient_search_on_a_world_model_counts_surrogate_rollouts():
                                             action_repeat=2, max_episode_steps=30)
     result = search(agent, ReturnObjective(evaluator), 0.4, 0.03, method="gradient",
                     budget=5, progress=False)
-    # one dense rollout for the surrogate's states + 5 scored candidates
-    assert result.evaluations == 5 and result.env_steps == 6 * 2 * 30
+    # the dense agent's states + one refresh with a candidate's own + 5 scored candidates
+    assert result.evaluations == 5 and result.env_steps == 7 * 2 * 30
     assert abs(result.plan.sparsity - 0.4) <= 0.03
     assert all(p.requires_grad for p in agent.components()["pi"].module.parameters())
 

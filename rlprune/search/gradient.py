@@ -15,18 +15,24 @@ Surrogate: episode return is not differentiable, so the masked agent is fitted t
 dense one on states from closed-loop rollouts: for every pruned component, the mean
 squared difference of its outputs (actions, latents, Q and reward logits for TD-MPC2;
 the code and the reconstruction for the autoencoder), normalised by the dense outputs'
-variance, a family's members (an ensemble's heads) sharing one component's weight; where
-the latent itself is pruned, its producers are weighted by the latent's
-soft mask (they need not match dims that go). Snapshots of the coefficients along the
-way become hard plans at rho +- eps and are ranked on the real objective by the harness.
+variance, the members of a family (an ensemble's heads) sharing one component's weight.
+Where the latent itself is pruned, its producers are weighted by the latent's soft mask
+(they need not match dims that go). For closed-loop objectives the states are refreshed
+halfway with the current hard candidate's own episodes (DAgger-style). Snapshots of the
+coefficients along the way become hard plans at rho +- eps and are ranked on the real
+objective by the harness.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import torch
 
 from rlprune.masking import ChannelMasks
+from rlprune.prune import prune_physically
+from rlprune.ranking import InfeasibleTarget
 from rlprune.search.harness import BudgetExhausted, SearchHarness
 
 __all__ = ["gradient_search"]
@@ -78,10 +84,59 @@ def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
     return loss
 
 
+@contextlib.contextmanager
+def _frozen(harness: SearchHarness):
+    """Weights without gradients while only the coefficients learn (tracing a pruned copy
+    needs them back: torch-pruning follows the autograd graph)."""
+    modules = [c.module for c in harness.grouper.components.values()]
+    for module in modules:
+        module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.requires_grad_(True)
+
+
+def _subsample(inputs: dict[str, torch.Tensor], max_rows: int,
+               generator: torch.Generator) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, x in inputs.items():
+        x = x.detach().float()
+        if len(x) > max_rows:
+            x = x[torch.randperm(len(x), generator=generator)[:max_rows]]
+        out[name] = x
+    return out
+
+
+def _dense_outputs(harness: SearchHarness, batch: dict[str, torch.Tensor]):
+    with torch.no_grad():
+        return {n: c.module(batch[n]) for n, c in harness.grouper.components.items()}
+
+
+def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, max_rows: int,
+                      generator: torch.Generator) -> dict[str, torch.Tensor] | None:
+    """Dense component inputs on the states the current hard candidate visits.
+
+    DAgger-style: the surrogate then also fits where the pruned agent goes, not only
+    where the dense one went. The episodes count as the search's env steps.
+    """
+    try:
+        plan = harness.ranking.plan(harness.coefficients(np.exp(log_c.detach().double().numpy())),
+                                    harness.rho, harness.eps)
+    except InfeasibleTarget:
+        return None
+    pruned = prune_physically(harness.agent, plan, list(harness.grouper.components))
+    observations, actions, env_steps = harness.objective.visited_states(pruned)
+    harness.extra_env_steps += env_steps
+    return _subsample(harness.agent.component_inputs(observations, actions), max_rows,
+                      generator)
+
+
 def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                     steps: int = 100, lr: float = 0.05, t_start: float = 0.5,
                     t_end: float = 0.02, snapshots: int = 4, max_rows: int = 2048,
-                    seed: int = 0) -> None:
+                    refresh: int = 1, seed: int = 0) -> None:
     """Descends the surrogate, then lets the harness score ``snapshots`` hard candidates.
 
     Args:
@@ -93,26 +148,27 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
         snapshots: coefficient snapshots (evenly spaced, the last one included) scored on
             the real objective, besides the all-ones start.
         max_rows: inputs are subsampled to this many rows per component (seeded).
+        refresh: times (evenly spaced) the current hard candidate is rolled out and its
+            states join the surrogate's data; only for closed-loop objectives.
         seed: seeds the subsampling.
     """
     generator = torch.Generator().manual_seed(seed)
-    batch = {}
-    for name in harness.grouper.components:
-        x = inputs[name].detach().float()
-        if len(x) > max_rows:
-            x = x[torch.randperm(len(x), generator=generator)[:max_rows]]
-        batch[name] = x
-    with torch.no_grad():
-        targets = {n: c.module(batch[n]) for n, c in harness.grouper.components.items()}
+    batch = _subsample(inputs, max_rows, generator)
+    targets = _dense_outputs(harness, batch)
     log_c = torch.zeros(len(harness.units), requires_grad=True)
     optim = torch.optim.Adam([log_c], lr=lr)
     keep = {int(round(s)) for s in np.linspace(0, steps, snapshots + 1)[1:]}
     candidates = [np.ones(len(harness.units))]
-    for component in harness.grouper.components.values():
-        component.module.requires_grad_(False)
-    try:
-        with ChannelMasks(harness.grouper) as masks:
-            for step in range(1, steps + 1):
+    phases = np.array_split(np.arange(1, steps + 1),
+                            refresh + 1 if getattr(harness.objective, "closed_loop", False)
+                            else 1)
+    for phase, phase_steps in enumerate(phases):
+        more = _candidate_states(harness, log_c, max_rows, generator) if phase else None
+        if more is not None:  # outside the masks: dense inputs and targets
+            batch = {n: torch.cat([batch[n], more[n]]) for n in batch}
+            targets = _dense_outputs(harness, batch)
+        with _frozen(harness), ChannelMasks(harness.grouper) as masks:
+            for step in phase_steps.tolist():
                 temperature = t_start * (t_end / t_start) ** (step / steps)
                 soft = _soft_masks(harness, log_c, temperature)
                 masks.set_masks(soft)
@@ -122,14 +178,11 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                 loss.backward()
                 optim.step()
                 with torch.no_grad():
-                    # The cut is invariant to scaling every coefficient alike, while soft
-                    # masks are not (they sharpen): keep that direction out of the descent.
+                    # The cut is invariant to scaling every coefficient alike, while
+                    # soft masks are not (they sharpen): keep that direction out.
                     log_c.sub_(log_c.mean()).clamp_(-3.0, 3.0)
                 if step in keep:
                     candidates.append(np.exp(log_c.detach().double().numpy()))
-    finally:
-        for component in harness.grouper.components.values():
-            component.module.requires_grad_(True)
     try:
         for candidate in candidates:
             harness.evaluate(candidate)

@@ -44,7 +44,9 @@ class Objective(Protocol):
 
     ``visited_states`` gives the states the agent visits under this objective
     (observations, actions or None, and the env steps it cost): data-aware criteria,
-    the gradient surrogate and fine-tuning learn from them. Objectives with
+    the gradient surrogate and fine-tuning learn from them. With ``closed_loop = True``
+    those states depend on the agent (episodes, not a fixed dataset), so the surrogate
+    also refreshes them with a pruned candidate's own. Objectives with
     ``races = True`` also accept the incumbent's ``Score`` and may stop early on
     candidates that cannot beat it.
     """
@@ -74,6 +76,7 @@ class ReturnObjective:
         confidence: one-sided confidence of "worse than the incumbent".
     """
 
+    closed_loop = True
     physical = True
     """Candidates are scored physically pruned (smaller networks plan faster: 2x at 50%
     sparsity on the shipped agent, for a 0.05 s copy)."""
@@ -145,6 +148,8 @@ class ReturnObjective:
 
 class PSNRObjective:
     """Reconstruction PSNR (dB) of an autoencoder adapter on fixed held-out images."""
+
+    closed_loop = False
 
     def __init__(self, images: torch.Tensor) -> None:
         self.images = images
