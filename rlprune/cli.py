@@ -324,13 +324,11 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
 def _finetune(dense, pruned, objective, out: Path, steps: int, seed: int) -> dict:
     """Distils the pruned agent on the dense agent's visited states (refreshed with its
     own halfway), then scores it on the search's episodes."""
-    from rlprune.finetune import distill
+    from rlprune.finetune import distill_on_objective
     from rlprune.search import VisitedInputs
 
-    observations, actions = VisitedInputs(objective, dense, out).states()
-    refresh = None if actions is None else (lambda a: objective.visited_states(a)[:2])
-    result = distill(dense, pruned, observations, actions, steps=steps, seed=seed,
-                     refresh=refresh)
+    result = distill_on_objective(dense, pruned, objective,
+                                  VisitedInputs(objective, dense, out), steps, seed)
     score = objective(pruned)
     return {"steps": steps, "metric": score.value, "ci95": score.ci95,
             "loss_before": result.loss_before, "loss_after": result.loss_after}

@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from rlprune.adapters.base import AgentAdapter
+from rlprune.search.objective import Objective
+from rlprune.search.visited import VisitedInputs
 
-__all__ = ["DistillResult", "distill"]
+__all__ = ["DistillResult", "distill", "distill_on_objective"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,13 @@ def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
     with torch.no_grad():
         after = {n: float(v) for n, v in _losses(pruned, names, inputs, targets).items()}
     return DistillResult(before, after, len(next(iter(inputs.values()))), steps)
+
+
+def distill_on_objective(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
+                         visited: VisitedInputs, steps: int, seed: int = 0) -> DistillResult:
+    """``distill`` on the dense agent's visited states; for a closed-loop objective they
+    are refreshed halfway with the pruned agent's own episodes (its env steps are not
+    counted: fine-tuning results are reported apart from the searches')."""
+    refresh = ((lambda agent: objective.visited_states(agent)[:2])
+               if getattr(objective, "closed_loop", False) else None)
+    return distill(dense, pruned, *visited.states(), steps=steps, seed=seed, refresh=refresh)

@@ -20,7 +20,7 @@ import numpy as np
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import StateRecorder
-from rlprune.finetune import distill
+from rlprune.finetune import distill_on_objective
 from rlprune.grouping import ComponentGrouper
 from rlprune.importance import DATA_CRITERIA, collect_channel_stats
 from rlprune.io import atomic_write_text
@@ -202,7 +202,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
                      "seconds": time.perf_counter() - start})
             if not tuned_done:
                 start = time.perf_counter()
-                distill(agent, pruned, *visited.states(), steps=finetune, seed=seed)
+                distill_on_objective(agent, pruned, objective, visited, finetune, seed)
                 add({"method": f"{method}+ft", "target": rho, **info,
                      "finetune_steps": finetune,
                      **_quality(agent, pruned, report_objective, trajectories, seed),
