@@ -28,14 +28,18 @@ class Counting:
     """Wraps an objective and counts how often it really runs."""
 
     def __init__(self, objective) -> None:
-        self.objective, self.calls = objective, 0
+        self.objective, self.calls, self.visits = objective, 0, 0
 
     def __call__(self, agent) -> Score:
         self.calls += 1
         return self.objective(agent)
 
     def visited_states(self, agent):
+        self.visits += 1
         return self.objective.visited_states(agent)
+
+    def __getattr__(self, name):  # closed_loop, physical, describe...
+        return getattr(self.objective, name)
 
 
 @pytest.fixture(scope="module")
@@ -135,16 +139,22 @@ def test_unknown_method_is_rejected(autoencoder, psnr_objective):
         search(autoencoder, psnr_objective, 0.3, 0.02, method="bayes")
 
 
-def test_gradient_search_on_a_world_model_counts_surrogate_rollouts():
+def test_gradient_search_on_a_world_model_counts_surrogate_rollouts(tmp_path):
     agent = small_tdmpc2()
     evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0,
                                             action_repeat=2, max_episode_steps=30)
-    result = search(agent, ReturnObjective(evaluator), 0.4, 0.03, method="gradient",
-                    budget=5, progress=False)
+    objective = Counting(ReturnObjective(evaluator))
+    result = search(agent, objective, 0.4, 0.03, method="gradient", budget=5,
+                    run_dir=tmp_path, progress=False)
     # the dense agent's states + one refresh with a candidate's own + 5 scored candidates
     assert result.evaluations == 5 and result.env_steps == 7 * 2 * 30
+    assert (objective.visits, objective.calls) == (2, 5)
     assert abs(result.plan.sparsity - 0.4) <= 0.03
     assert all(p.requires_grad for p in agent.components()["pi"].module.parameters())
+    again = search(agent, objective, 0.4, 0.03, method="gradient", budget=5,
+                   run_dir=tmp_path, progress=False)  # a rerun replays nothing
+    assert (objective.visits, objective.calls) == (2, 5)
+    assert again.env_steps == result.env_steps and again.metric == result.metric
 
 
 def constant_policy(push: float):

@@ -34,6 +34,7 @@ from rlprune.masking import ChannelMasks
 from rlprune.prune import prune_physically
 from rlprune.ranking import InfeasibleTarget
 from rlprune.search.harness import BudgetExhausted, SearchHarness
+from rlprune.search.visited import VisitedInputs
 
 __all__ = ["gradient_search"]
 
@@ -114,7 +115,7 @@ def _dense_outputs(harness: SearchHarness, batch: dict[str, torch.Tensor]):
         return {n: c.module(batch[n]) for n, c in harness.grouper.components.items()}
 
 
-def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, max_rows: int,
+def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, phase: int, max_rows: int,
                       generator: torch.Generator) -> dict[str, torch.Tensor] | None:
     """Dense component inputs on the states the current hard candidate visits.
 
@@ -127,8 +128,9 @@ def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, max_rows: int
     except InfeasibleTarget:
         return None
     pruned = prune_physically(harness.agent, plan, list(harness.grouper.components))
-    observations, actions, env_steps = harness.objective.visited_states(pruned)
-    harness.extra_env_steps += env_steps
+    visited = VisitedInputs(harness.objective, pruned, harness.run_dir, f"refresh_{phase}.pt")
+    observations, actions = visited.states()  # kept in the run dir: a resumed run reuses them
+    harness.extra_env_steps += visited.env_steps
     return _subsample(harness.agent.component_inputs(observations, actions), max_rows,
                       generator)
 
@@ -163,7 +165,7 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                             refresh + 1 if getattr(harness.objective, "closed_loop", False)
                             else 1)
     for phase, phase_steps in enumerate(phases):
-        more = _candidate_states(harness, log_c, max_rows, generator) if phase else None
+        more = _candidate_states(harness, log_c, phase, max_rows, generator) if phase else None
         if more is not None:  # outside the masks: dense inputs and targets
             batch = {n: torch.cat([batch[n], more[n]]) for n in batch}
             targets = _dense_outputs(harness, batch)

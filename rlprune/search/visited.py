@@ -25,9 +25,9 @@ class VisitedInputs:
     FILE = "visited_inputs.pt"
 
     def __init__(self, objective: Objective, agent: AgentAdapter,
-                 folder: str | Path | None = None) -> None:
+                 folder: str | Path | None = None, file: str = FILE) -> None:
         self.objective, self.agent = objective, agent
-        self.path = Path(folder) / self.FILE if folder is not None else None
+        self.path = Path(folder) / file if folder is not None else None
         self._states: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.env_steps = 0
 
