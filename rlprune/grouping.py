@@ -93,6 +93,8 @@ class ComponentGrouper:
             raise ValueError("choose at least one component to prune")
         self.agent = agent
         self.components: dict[str, Component] = {n: available[n] for n in names}
+        self.families = {n: c.family or n for n, c in self.components.items()}
+        """Component -> the family whose coefficient it shares (its own name by default)."""
         self.graphs: dict[str, tp.DependencyGraph] = {}
         self.groups: list[PruningGroup] = []
         for component in self.components.values():

@@ -73,9 +73,10 @@ def _output_weights(harness: SearchHarness, masks: dict[str, torch.Tensor]):
 def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                        targets: dict[str, torch.Tensor],
                        weights: dict[str, torch.Tensor]) -> torch.Tensor:
-    families = [c.family or n for n, c in harness.grouper.components.items()]
+    families = list(harness.grouper.families.values())
     loss = torch.zeros(())
-    for (name, component), family in zip(harness.grouper.components.items(), families):
+    for name, component in harness.grouper.components.items():
+        family = harness.grouper.families[name]
         out = component.module(inputs[name])
         target = targets[name]
         error = (out - target) ** 2

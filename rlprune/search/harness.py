@@ -85,7 +85,7 @@ class SearchHarness:
                  progress: bool = True, executor: Executor | None = None) -> None:
         if scope not in ("auto", "component", "group"):
             raise ValueError(f"scope must be 'auto', 'component' or 'group', got {scope!r}")
-        family = {n: c.family or n for n, c in grouper.components.items()}
+        family = grouper.families
         if scope == "auto":  # one coefficient for a lone component would change nothing
             scope = "component" if len(set(family.values())) > 1 else "group"
         if budget < 1:
