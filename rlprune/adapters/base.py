@@ -15,7 +15,18 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AgentAdapter", "Component", "Interface", "WorldModelAdapter"]
+__all__ = ["AgentAdapter", "Component", "Interface", "WorldModelAdapter", "padded_rows"]
+
+
+def padded_rows(obs: np.ndarray) -> np.ndarray:
+    """``obs`` with its first row repeated up to 4 rows; act on it, keep ``len(obs)`` rows.
+
+    MKL multiplies matrices of fewer than 4 rows with other kernels (another summation
+    order), so unpadded, an env would act differently alone than in a batch: padded,
+    batched evaluation equals the sequential loop bit for bit.
+    """
+    padding = max(0, 4 - len(obs))
+    return np.concatenate([obs, np.repeat(obs[:1], padding, axis=0)]) if padding else obs
 
 
 @dataclass(frozen=True)

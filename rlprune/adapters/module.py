@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlprune.adapters.base import Component, Interface
+from rlprune.adapters.base import Component, Interface, padded_rows
 
 __all__ = ["ModuleAdapter"]
 
@@ -67,7 +67,8 @@ class ModuleAdapter:
     def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
         if self.policy is None:
             raise TypeError("this ModuleAdapter has no policy component; pass policy=NAME")
-        return self.modules[self.policy](torch.as_tensor(obs, dtype=torch.float32)).numpy()
+        x = torch.as_tensor(padded_rows(np.asarray(obs, dtype=np.float32)))
+        return self.modules[self.policy](x)[: len(obs)].numpy()
 
     def reset(self, seed: int) -> None:
         """Plain networks hold no randomness."""

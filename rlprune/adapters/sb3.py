@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlprune.adapters.base import Component, Interface
+from rlprune.adapters.base import Component, Interface, padded_rows
 from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
 from rlprune.io import atomic_write
 
@@ -219,12 +219,7 @@ class SB3Adapter:
     @torch.no_grad()
     def act(self, obs: np.ndarray, first_step: np.ndarray | None = None) -> np.ndarray:
         obs = self._observations(obs)
-        # MKL multiplies matrices of fewer than 4 rows with other kernels (another
-        # summation order): pad small batches, so an env acts bit-identically alone or in
-        # a batch (batched evaluation == the sequential loop).
-        padding = max(0, 4 - len(obs))
-        padded = np.concatenate([obs, np.repeat(obs[:1], padding, axis=0)]) if padding else obs
-        actions, _ = self.model.predict(padded, deterministic=True)
+        actions, _ = self.model.predict(padded_rows(obs), deterministic=True)
         return actions[: len(obs)]
 
     def reset(self, seed: int) -> None:
