@@ -5,7 +5,9 @@
 
 Every ``--save-every`` steps the model and its replay buffer are written atomically to
 RUN_DIR; running the same command again continues from them. ``agent.zip`` is the
-acting model; ``eval.csv`` logs seeded deterministic evaluations.
+acting model; ``eval.csv`` logs seeded deterministic evaluations and ``best.zip`` keeps
+the best-evaluated snapshot (off-policy returns swing between evaluations: on Hopper
+1831 at 160k steps, 925 at 180k), so a good policy is never overwritten.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +48,18 @@ class Checkpoint(BaseCallback):
                 if new:
                     writer.writerow(["env_steps", "mean_return", "ci95"])
                 writer.writerow([self.num_timesteps, result.mean, result.ci95])
+            if result.mean > best_return(path, exclude_last=True):
+                atomic_write(self.run_dir / "best.zip",
+                             lambda tmp: shutil.copyfile(self.run_dir / "agent.zip", tmp))
         return True
+
+
+def best_return(eval_csv: Path, exclude_last: bool = False) -> float:
+    """The best mean return logged so far (-inf if none)."""
+    with eval_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    rows = rows[:-1] if exclude_last else rows
+    return max((float(r["mean_return"]) for r in rows), default=float("-inf"))
 
 
 def save(model, run_dir: Path) -> None:
