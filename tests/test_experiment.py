@@ -41,3 +41,14 @@ def test_quick_experiment_on_the_shipped_world_model(tmp_path):
     rows = run_quick(tmp_path, "cartpole-swingup")["rows"]
     assert {r["method"] for r in rows} >= {"dense", "magnitude", "gradient", "cmaes"}
     assert all("latent_drift" in r for r in rows if r["method"] not in ("dense",))
+
+
+def test_quick_experiment_on_the_shipped_sac_agent_searches_on_activations(tmp_path):
+    rows = run_quick(tmp_path, "sac-halfcheetah")["rows"]
+    settings = json.loads((tmp_path / "sac-halfcheetah" / "sweep.json").read_text())["settings"]
+    assert settings["criterion"] == "activation"  # weight norms fail on SAC actors
+    by = {(r["method"], r["target"]): r for r in rows}
+    for rho in (0.2, 0.5):
+        assert by[("magnitude", rho)]["action_rmse"] > 0
+        for method in ("grid", "gradient", "cmaes"):
+            assert abs(by[(method, rho)]["sparsity"] - rho) <= 0.01
