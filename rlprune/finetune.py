@@ -7,12 +7,20 @@ agent visits: the pruned component reads what it will read when the pruned agent
 Losses are mean squared errors normalised by the target's variance, so components of
 any scale weigh alike. With ``refresh`` the pruned agent's own closed-loop states are
 added halfway (DAgger-style: it is corrected where it actually goes).
+
+Where components read actions (a planner's world model: dynamics, reward, Q heads),
+every state is also paired with actions drawn uniformly from the action space: MPPI
+queries the model at actions the agent never took, and a model fitted only on the taken
+ones misleads the planner. Measured on the shipped cartpole agent at 70% sparsity
+(magnitude, 2000 steps, 4 search episodes capped at 400 env steps, dense 258.9):
+return 131.3 distilled on the taken actions alone, 253.5 with 4 explored actions per state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -53,6 +61,21 @@ def _pruned_components(dense: AgentAdapter, pruned: AgentAdapter) -> list[str]:
     return [n for n in after if after[n] < before[n]] or list(after)
 
 
+def _with_explored_actions(agent: AgentAdapter, observations: np.ndarray,
+                           actions: np.ndarray | None, samples: int,
+                           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The visited rows plus ``samples`` copies of each with uniform random actions, if
+    some component reads actions and the action space is a bounded box."""
+    space = agent.action_space
+    reads_actions = any(i.name == "action" and i.consumers for i in agent.interfaces)
+    if (actions is None or samples == 0 or not reads_actions
+            or not isinstance(space, gym.spaces.Box) or not space.is_bounded()):
+        return observations, actions
+    explored = rng.uniform(space.low, space.high, size=(samples, *actions.shape))
+    return (np.concatenate([observations] * (samples + 1)),
+            np.concatenate([actions, *explored.astype(actions.dtype)]))
+
+
 def _targets(dense: AgentAdapter, pruned: AgentAdapter, names: list[str],
              observations: np.ndarray, actions: np.ndarray | None):
     restrict = _restrict(dense, pruned)
@@ -82,7 +105,7 @@ def _losses(pruned: AgentAdapter, names, inputs, targets, rows=None) -> dict[str
 def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
             actions: np.ndarray | None = None, components: list[str] | None = None,
             steps: int = 200, lr: float = 1e-3, batch_size: int = 256, seed: int = 0,
-            refresh=None) -> DistillResult:
+            refresh=None, action_samples: int = 4) -> DistillResult:
     """Fine-tunes ``pruned`` in place towards ``dense``.
 
     Args:
@@ -97,12 +120,19 @@ def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
         seed: seeds the sampling.
         refresh: optional ``agent -> (observations, actions)``; called on the pruned
             agent after half the steps, its states are added to the data.
+        action_samples: random actions paired with every state where components read
+            actions (see the module docstring); 0: the taken actions only.
     """
-    if steps < 0 or batch_size < 1:
-        raise ValueError("steps must be >= 0 and batch_size >= 1")
+    if steps < 0 or batch_size < 1 or action_samples < 0:
+        raise ValueError("steps and action_samples must be >= 0 and batch_size >= 1")
     names = list(components or _pruned_components(dense, pruned))
     generator = torch.Generator().manual_seed(seed)
-    inputs, targets = _targets(dense, pruned, names, observations, actions)
+    rng = np.random.default_rng(seed)
+
+    def data(obs, acts):
+        return _targets(dense, pruned, names,
+                        *_with_explored_actions(dense, obs, acts, action_samples, rng))
+    inputs, targets = data(observations, actions)
     parts = pruned.components()
     params = [p for n in names for p in parts[n].module.parameters()]
     optim = torch.optim.Adam(params, lr=lr)
@@ -115,9 +145,7 @@ def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
             m.eval()  # deterministic: no dropout in the copies being fitted
         for step in range(steps):
             if refresh is not None and step == steps // 2:
-                more_obs, more_actions = refresh(pruned)
-                extra_inputs, extra_targets = _targets(dense, pruned, names, more_obs,
-                                                       more_actions)
+                extra_inputs, extra_targets = data(*refresh(pruned))
                 inputs = {n: torch.cat([inputs[n], extra_inputs[n]]) for n in names}
                 targets = {n: torch.cat([targets[n], extra_targets[n]]) for n in names}
             rows = torch.randint(len(next(iter(inputs.values()))), (batch_size,),

@@ -22,7 +22,7 @@ def test_distillation_recovers_autoencoder_psnr():
     result = distill(dense, pruned, train.numpy(), steps=200)
     assert pruned.psnr(test) > before + 3  # measured: 10.0 -> 16.9 dB after 300 steps
     assert all(result.loss_after[n] < result.loss_before[n] for n in ("encoder", "decoder"))
-    with pytest.raises(ValueError, match="steps must be >= 0"):
+    with pytest.raises(ValueError, match="steps and action_samples must be >= 0"):
         distill(dense, pruned, train.numpy(), steps=-1)
 
 
@@ -46,8 +46,28 @@ def test_distillation_of_a_latent_pruned_world_model_with_refresh():
         return rec.arrays()
 
     result = distill(dense, pruned, observations, actions, steps=30, batch_size=64,
-                     refresh=own_states)
-    assert result.samples == 2 * len(observations)  # the pruned agent's states were added
+                     refresh=own_states, action_samples=3)
+    # the pruned agent's states were added, each state with its action and 3 explored ones
+    assert result.samples == 2 * 4 * len(observations)
     assert sum(result.loss_after.values()) < sum(result.loss_before.values())
     assert "encoder" in result.loss_after  # trained against the kept latent dims
     assert np.isfinite(evaluator.evaluate(pruned).returns).all()
+
+
+def test_distillation_explores_actions_only_where_components_read_them():
+    dense = small_tdmpc2()
+    rng = np.random.default_rng(0)
+    observations = rng.normal(size=(50, 5)).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(50, 1)).astype(np.float32)
+    pruned = rlprune.prune_physically(dense, baseline_plan(
+        rlprune.ComponentGrouper(dense), "magnitude", 0.5, 0.05))
+    assert distill(dense, pruned, observations, actions, steps=1).samples == 5 * 50
+    assert distill(dense, pruned, observations, actions, steps=1,
+                   action_samples=0).samples == 50
+
+    sac = rlprune.load_agent("sac-halfcheetah")  # its actor reads observations only
+    pruned_sac = rlprune.prune_physically(sac, baseline_plan(
+        rlprune.ComponentGrouper(sac), "magnitude", 0.5, 0.02))
+    obs = rng.normal(size=(50, 17)).astype(np.float32)
+    act = rng.uniform(-1, 1, size=(50, 6)).astype(np.float32)
+    assert distill(sac, pruned_sac, obs, act, steps=1).samples == 50
