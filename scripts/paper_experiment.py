@@ -64,7 +64,8 @@ class Config:
     """Base importance the searches' coefficients scale; None: the paper's weight norm
     ("l2"), except "activation" for SB3 actors, where weight norms are measured to fail
     (SAC HalfCheetah at 50%: 46% of dense vs 100%). The baselines are unaffected."""
-    agents: tuple[str, ...] = ("digits-autoencoder", "cartpole-swingup", "sac-halfcheetah")
+    agents: tuple[str, ...] = ("digits-autoencoder", "sac-halfcheetah", "sac-hopper",
+                               "cartpole-swingup")
     """Shipped checkpoints to run."""
 
     @classmethod
