@@ -138,7 +138,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
                                                     'e.g. "latent"'),
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
-          finetune: int = typer.Option(0, help="distillation steps after pruning (0: none)"),
+          finetune: int = typer.Option(0, help="distillation steps after pruning, kept if "
+                                       "the search's episodes score no lower (0: none)"),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
           executor: str = typer.Option("inprocess", help="where candidates run: inprocess, "
                                                          "process (local pool) or ray"),
@@ -160,7 +161,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
             f"{result.metric:.2f} +- {result.ci95:.2f}, {result.evaluations} evaluations")
     if tuned:
         payload["finetune"] = tuned
-        text += f"; after {finetune} distillation steps {tuned['metric']:.2f}"
+        text += (f"; after {finetune} distillation steps {tuned['metric']:.2f} "
+                 f"({'kept' if tuned['kept'] else 'not kept: lower than without'})")
     _emit(payload, as_json, f"{text} -> {path}")
 
 
@@ -314,24 +316,22 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
         result.plan.dense.params_by_component))
     report = {"agent": agent, "result": result.to_dict()}
     if finetune:
-        report["finetune"] = _finetune(adapter, pruned, objective, out, finetune, seed)
+        pruned, report["finetune"] = _finetune(adapter, pruned, objective, out, finetune,
+                                               seed, result.metric)
     path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")
     pruned.save(path)
     write_json(out / "report.json", report)
     return result, path, report.get("finetune")
 
 
-def _finetune(dense, pruned, objective, out: Path, steps: int, seed: int) -> dict:
+def _finetune(dense, pruned, objective, out: Path, steps: int, seed: int, baseline: float):
     """Distils the pruned agent on the dense agent's visited states (refreshed with its
-    own halfway), then scores it on the search's episodes."""
-    from rlprune.finetune import distill_on_objective
+    own halfway), scores it on the search's episodes, keeps it if not worse."""
+    from rlprune.finetune import distill_if_better
     from rlprune.search import VisitedInputs
 
-    result = distill_on_objective(dense, pruned, objective,
-                                  VisitedInputs(objective, dense, out), steps, seed)
-    score = objective(pruned)
-    return {"steps": steps, "metric": score.value, "ci95": score.ci95,
-            "loss_before": result.loss_before, "loss_after": result.loss_after}
+    return distill_if_better(dense, pruned, objective, VisitedInputs(objective, dense, out),
+                             steps, baseline, seed)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ and their log-std, latents, reward and Q logits, reconstructions) on states the 
 agent visits: the pruned component reads what it will read when the pruned agent runs
 (its own, possibly narrower, latent), the target is what the dense component computed.
 Losses are mean squared errors normalised by the target's variance, so components of
-any scale weigh alike. With ``refresh`` the pruned agent's own closed-loop states are
+any scale weigh alike, or, for components that output logits, the KL divergence of the
+distributions. With ``refresh`` the pruned agent's own closed-loop states are
 added halfway (DAgger-style: it is corrected where it actually goes).
 
 Where components read actions (a planner's world model: dynamics, reward, Q heads),
@@ -28,7 +29,7 @@ from rlprune.adapters.base import AgentAdapter
 from rlprune.search.objective import Objective
 from rlprune.search.visited import VisitedInputs
 
-__all__ = ["DistillResult", "distill", "distill_on_objective"]
+__all__ = ["DistillResult", "distill", "distill_if_better", "distill_on_objective"]
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,12 @@ def _losses(pruned: AgentAdapter, names, inputs, targets, rows=None) -> dict[str
         x, y = inputs[name], targets[name]
         if rows is not None:
             x, y = x[rows], y[rows]
-        scale = targets[name].var().clamp(min=1e-8)
-        losses[name] = ((parts[name].module(x) - y) ** 2).mean() / scale
+        out = parts[name].module(x)
+        if parts[name].logits:  # KL(dense || pruned) of the categorical distributions
+            target = torch.log_softmax(y, -1)
+            losses[name] = (target.exp() * (target - torch.log_softmax(out, -1))).sum(-1).mean()
+        else:
+            losses[name] = ((out - y) ** 2).mean() / targets[name].var().clamp(min=1e-8)
     return losses
 
 
@@ -170,3 +175,25 @@ def distill_on_objective(dense: AgentAdapter, pruned: AgentAdapter, objective: O
     refresh = ((lambda agent: objective.visited_states(agent)[:2])
                if getattr(objective, "closed_loop", False) else None)
     return distill(dense, pruned, *visited.states(), steps=steps, seed=seed, refresh=refresh)
+
+
+def distill_if_better(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
+                      visited: VisitedInputs, steps: int, baseline: float,
+                      seed: int = 0) -> tuple[AgentAdapter, dict]:
+    """Fine-tunes a copy of ``pruned``; keeps it only if the objective does not fall below
+    ``baseline`` (the pruned agent's score on the same episodes).
+
+    Distillation pulls every component back towards its dense original, which can undo
+    what a search exploited: CMA-ES's 70% plan for the shipped cartpole agent nearly
+    removes the reward head; distilled, it fell from 807.6 to 648.6 (held-out return).
+
+    Returns:
+        the agent to keep and a report (steps, the tuned metric, ``kept``, losses).
+    """
+    tuned = pruned.clone()
+    result = distill_on_objective(dense, tuned, objective, visited, steps, seed)
+    score = objective(tuned)
+    kept = score.value >= baseline
+    return (tuned if kept else pruned), {
+        "steps": steps, "metric": score.value, "ci95": score.ci95, "kept": kept,
+        "loss_before": result.loss_before, "loss_after": result.loss_after}

@@ -165,6 +165,7 @@ def test_prune_with_distillation_fine_tuning_reports_both_metrics(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["finetune"]["metric"] > payload["metric"] + 3  # PSNR (dB)
+    assert payload["finetune"]["kept"]
     import rlprune
     from rlprune.autoencoder import digits_split
 

@@ -8,8 +8,8 @@ import pytest
 import rlprune
 from rlprune.autoencoder import digits_split
 from rlprune.evaluate import StateRecorder
-from rlprune.finetune import distill
-from rlprune.search import baseline_plan, importance_scores
+from rlprune.finetune import distill, distill_if_better
+from rlprune.search import PSNRObjective, Score, VisitedInputs, baseline_plan, importance_scores
 from tests.test_evaluate import small_tdmpc2
 
 
@@ -71,3 +71,27 @@ def test_distillation_explores_actions_only_where_components_read_them():
     obs = rng.normal(size=(50, 17)).astype(np.float32)
     act = rng.uniform(-1, 1, size=(50, 6)).astype(np.float32)
     assert distill(sac, pruned_sac, obs, act, steps=1).samples == 50
+
+
+class LowerPSNRIsBetter(PSNRObjective):
+    """An objective that fine-tuning towards the dense autoencoder makes worse."""
+
+    def __call__(self, agent):
+        return Score(-agent.psnr(self.images))
+
+
+@pytest.mark.parametrize("objective_class, kept", [(PSNRObjective, True),
+                                                   (LowerPSNRIsBetter, False)])
+def test_fine_tuning_is_kept_only_if_the_objective_does_not_drop(objective_class, kept):
+    dense = rlprune.load_agent("digits-autoencoder")
+    train, test = digits_split(0)
+    pruned = rlprune.prune_physically(dense, baseline_plan(
+        rlprune.ComponentGrouper(dense), "magnitude", 0.5, 0.02))
+    objective = objective_class(test)
+    baseline = objective(pruned).value
+    agent, report = distill_if_better(dense, pruned, objective, VisitedInputs(objective, dense),
+                                      steps=100, baseline=baseline)
+    assert report["kept"] is kept
+    assert (agent is not pruned) is kept
+    assert (report["metric"] >= baseline) is kept
+    assert objective(pruned).value == baseline  # the untuned agent is never modified
