@@ -5,9 +5,10 @@ and their log-std, latents, reward and Q logits, reconstructions) on states the 
 agent visits: the pruned component reads what it will read when the pruned agent runs
 (its own, possibly narrower, latent), the target is what the dense component computed.
 Losses are mean squared errors normalised by the target's variance, so components of
-any scale weigh alike, or, for components that output logits, the KL divergence of the
-distributions. With ``refresh`` the pruned agent's own closed-loop states are
-added halfway (DAgger-style: it is corrected where it actually goes).
+any scale weigh alike (on TD-MPC2's two-hot reward and Q logits, a KL divergence of the
+distributions did no better: 70% magnitude plan below, 235 +- 49 vs 254 +- 7). With
+``refresh`` the pruned agent's own closed-loop states are added halfway (DAgger-style: it
+is corrected where it actually goes).
 
 Where components read actions (a planner's world model: dynamics, reward, Q heads),
 every state is also paired with actions drawn uniformly from the action space: MPPI
@@ -98,12 +99,8 @@ def _losses(pruned: AgentAdapter, names, inputs, targets, rows=None) -> dict[str
         x, y = inputs[name], targets[name]
         if rows is not None:
             x, y = x[rows], y[rows]
-        out = parts[name].module(x)
-        if parts[name].logits:  # KL(dense || pruned) of the categorical distributions
-            target = torch.log_softmax(y, -1)
-            losses[name] = (target.exp() * (target - torch.log_softmax(out, -1))).sum(-1).mean()
-        else:
-            losses[name] = ((out - y) ** 2).mean() / targets[name].var().clamp(min=1e-8)
+        scale = targets[name].var().clamp(min=1e-8)
+        losses[name] = ((parts[name].module(x) - y) ** 2).mean() / scale
     return losses
 
 

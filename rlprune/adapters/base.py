@@ -43,9 +43,6 @@ class Component:
             per component (the heads of an ensemble, like TD-MPC2's ``Q0..Q4`` in
             ``"Qs"``: they play one role, and one coefficient each would only widen the
             search space); ``None``: its own name.
-        logits: its output is the logits of a categorical distribution (TD-MPC2's
-            two-hot reward and value bins): distillation matches the distributions, not
-            raw logits, whose far-off bins the agent never reads.
     """
 
     name: str
@@ -53,7 +50,6 @@ class Component:
     example_input: torch.Tensor
     output_layers: tuple[nn.Module, ...] = ()
     family: str | None = None
-    logits: bool = False
 
 
 @dataclass(frozen=True)

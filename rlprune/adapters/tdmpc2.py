@@ -97,8 +97,7 @@ class TDMPC2Adapter:
         za = torch.zeros(1, self.latent_width + cfg.action_dim)
         inputs = {"encoder": torch.zeros(1, cfg.obs_dim), "pi": z}
         return {name: Component(name, module, inputs.get(name, za), (_linears(module)[-1],),
-                                family="Qs" if name.startswith("Q") else None,
-                                logits=name == "reward" or name.startswith("Q"))
+                                family="Qs" if name.startswith("Q") else None)
                 for name, module in self.agent.model.components().items()}
 
     @torch.no_grad()
