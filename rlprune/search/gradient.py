@@ -26,6 +26,7 @@ objective by the harness.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 
 import numpy as np
 import torch
@@ -73,16 +74,16 @@ def _output_weights(harness: SearchHarness, masks: dict[str, torch.Tensor]):
 def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                        targets: dict[str, torch.Tensor],
                        weights: dict[str, torch.Tensor]) -> torch.Tensor:
-    families = list(harness.grouper.families.values())
+    family_of = harness.grouper.families
+    members = Counter(family_of.values())  # a family weighs like one component
     loss = torch.zeros(())
     for name, component in harness.grouper.components.items():
-        family = harness.grouper.families[name]
         out = component.module(inputs[name])
         target = targets[name]
         error = (out - target) ** 2
         if name in weights:
             error = error * weights[name]
-        loss = loss + error.mean() / target.var().clamp(min=1e-8) / families.count(family)
+        loss = loss + error.mean() / target.var().clamp(min=1e-8) / members[family_of[name]]
     return loss
 
 
