@@ -97,7 +97,7 @@ class ChannelMasks:
         if mask is None:
             return None
         x = args[0]
-        weight = mask / mask.sum()
+        weight = mask / mask.sum().clamp(min=1e-12)  # a soft mask may underflow to all 0
         mean = (x * weight).sum(-1, keepdim=True)
         var = ((x - mean).pow(2) * weight).sum(-1, keepdim=True)
         y = (x - mean) / torch.sqrt(var + module.eps)

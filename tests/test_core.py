@@ -166,6 +166,19 @@ def test_round_to_keeps_multiples(tdmpc2_adapter):
         assert kept % 16 == 0
 
 
+def test_soft_masks_that_underflow_to_zero_stay_finite(tdmpc2_adapter):
+    """The gradient search's sigmoids can reach exactly 0 on a whole group; a masked
+    LayerNorm must not divide 0 by 0 there."""
+    grouper = ComponentGrouper(tdmpc2_adapter, interfaces=("latent",))
+    rng = np.random.default_rng(0)
+    inputs = tdmpc2_adapter.component_inputs(rng.normal(size=(4, 5)).astype(np.float32),
+                                             rng.uniform(-1, 1, (4, 1)).astype(np.float32))
+    with ChannelMasks(grouper) as masks:
+        masks.set_masks({g.id: torch.zeros(g.channels) for g in grouper.groups})
+        for name, component in tdmpc2_adapter.components().items():
+            assert torch.isfinite(component.module(inputs[name])).all(), name
+
+
 def test_coefficients_steer_which_groups_lose_channels(tdmpc2_adapter):
     grouper = ComponentGrouper(tdmpc2_adapter)
     ranking = ranking_for(grouper)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,15 @@ class Counting:
         self.visits += 1
         return self.objective.visited_states(agent)
 
-    def __getattr__(self, name):  # closed_loop, physical, describe...
-        return getattr(self.objective, name)
+    def __getattr__(self, name):  # closed_loop, physical, describe, scored_states...
+        value = getattr(self.objective, name)
+        if name != "scored_states":
+            return value
+
+        def scored_states(agent):
+            self.visits += 1
+            return value(agent)
+        return scored_states
 
 
 @pytest.fixture(scope="module")
@@ -146,15 +154,33 @@ def test_gradient_search_on_a_world_model_counts_surrogate_rollouts(tmp_path):
     objective = Counting(ReturnObjective(evaluator))
     result = search(agent, objective, 0.4, 0.03, method="gradient", budget=5,
                     run_dir=tmp_path, progress=False)
-    # the dense agent's states + one refresh with a candidate's own + 5 scored candidates
-    assert result.evaluations == 5 and result.env_steps == 7 * 2 * 30
-    assert (objective.visits, objective.calls) == (2, 5)
+    # The dense agent's states, then one refresh with a candidate's own episodes: that
+    # rollout is the halfway snapshot's evaluation, so 4 more candidates are scored.
+    assert result.evaluations == 5 and result.env_steps == 6 * 2 * 30
+    assert (objective.visits, objective.calls) == (2, 4)
     assert abs(result.plan.sparsity - 0.4) <= 0.03
     assert all(p.requires_grad for p in agent.components()["pi"].module.parameters())
     again = search(agent, objective, 0.4, 0.03, method="gradient", budget=5,
                    run_dir=tmp_path, progress=False)  # a rerun replays nothing
-    assert (objective.visits, objective.calls) == (2, 5)
+    assert (objective.visits, objective.calls) == (2, 4)
     assert again.env_steps == result.env_steps and again.metric == result.metric
+    refresh = result.history[0]  # scored from its refresh rollout: as the harness would
+    grouper = rlprune.ComponentGrouper(agent)
+    harness = SearchHarness(agent, grouper, rlprune.ChannelRanking(
+        grouper, importance_scores(grouper, "l2")), ReturnObjective(evaluator), 0.4, 0.03,
+        budget=1, progress=False)
+    assert harness.evaluate(np.array(json.loads(refresh["key"]))) == refresh["metric"]
+
+
+def test_gradient_search_with_one_evaluation_rolls_out_only_its_final_answer(tmp_path):
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0,
+                                            action_repeat=2, max_episode_steps=30)
+    objective = Counting(ReturnObjective(evaluator))
+    lean = search(agent, objective, 0.4, 0.03, method="gradient", budget=1, progress=False)
+    assert (objective.visits, objective.calls) == (1, 1)  # no refresh: dense states only
+    assert lean.evaluations == 1 and lean.env_steps == 2 * 2 * 30
+    assert abs(lean.plan.sparsity - 0.4) <= 0.03
 
 
 def constant_policy(push: float):

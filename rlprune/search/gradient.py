@@ -16,11 +16,16 @@ dense one on states from closed-loop rollouts: for every pruned component, the m
 squared difference of its outputs (actions, latents, Q and reward logits for TD-MPC2;
 the code and the reconstruction for the autoencoder), normalised by the dense outputs'
 variance, the members of a family (an ensemble's heads) sharing one component's weight.
-Where the latent itself is pruned, its producers are weighted by the latent's soft mask
-(they need not match dims that go). For closed-loop objectives the states are refreshed
-halfway with the current hard candidate's own episodes (DAgger-style). Snapshots of the
-coefficients along the way become hard plans at rho +- eps and are ranked on the real
-objective by the harness.
+Where the latent itself is pruned, its producers' errors are averaged over the latent's
+soft mask (they need not match dims that go, but dropping dims does not lower the loss
+by itself: a plain weighting let the descent mask the whole latent away). For
+closed-loop objectives the states are refreshed halfway with the current hard
+candidate's own episodes (DAgger-style); where the objective scores those episodes too
+(``scored_states``), that rollout is the candidate's evaluation, not an extra cost.
+Snapshots of the coefficients along the way become hard plans at rho +- eps, scored on
+the real objective by the harness, the last first and the all-ones start last (a
+fallback), as far as the budget goes: with a budget of one, only the surrogate's final
+answer is rolled out (no refresh either).
 """
 
 from __future__ import annotations
@@ -80,9 +85,9 @@ def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
     for name, component in harness.grouper.components.items():
         out = component.module(inputs[name])
         target = targets[name]
-        error = (out - target) ** 2
-        if name in weights:
-            error = error * weights[name]
+        error = ((out - target) ** 2).mean(0)
+        if name in weights:  # a mean over the kept dims: dropping dims is not free
+            error = error * weights[name] / weights[name].mean().clamp(min=1e-12)
         loss = loss + error.mean() / target.var().clamp(min=1e-8) / members[family_of[name]]
     return loss
 
@@ -122,17 +127,21 @@ def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, phase: int, m
     """Dense component inputs on the states the current hard candidate visits.
 
     DAgger-style: the surrogate then also fits where the pruned agent goes, not only
-    where the dense one went. The episodes count as the search's env steps.
+    where the dense one went. The episodes are the candidate's evaluation where the
+    objective scores them, else extra env steps of the search.
     """
+    values = np.exp(log_c.detach().double().numpy())
     try:
-        plan = harness.ranking.plan(harness.coefficients(np.exp(log_c.detach().double().numpy())),
-                                    harness.rho, harness.eps)
+        plan = harness.ranking.plan(harness.coefficients(values), harness.rho, harness.eps)
     except InfeasibleTarget:
         return None
     pruned = prune_physically(harness.agent, plan, list(harness.grouper.components))
     visited = VisitedInputs(harness.objective, pruned, harness.run_dir, f"refresh_{phase}.pt")
     observations, actions = visited.states()  # kept in the run dir: a resumed run reuses them
-    harness.extra_env_steps += visited.env_steps
+    if visited.score is not None:
+        harness.record(values, visited.score)
+    else:
+        harness.extra_env_steps += visited.env_steps
     return _subsample(harness.agent.component_inputs(observations, actions), max_rows,
                       generator)
 
@@ -153,7 +162,9 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
             the real objective, besides the all-ones start.
         max_rows: inputs are subsampled to this many rows per component (seeded).
         refresh: times (evenly spaced) the current hard candidate is rolled out and its
-            states join the surrogate's data; only for closed-loop objectives.
+            states join the surrogate's data; only for closed-loop objectives, and at
+            most the budget minus one (a refresh rollout is an evaluation: one is kept
+            for the final snapshot).
         seed: seeds the subsampling.
     """
     generator = torch.Generator().manual_seed(seed)
@@ -163,9 +174,9 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
     optim = torch.optim.Adam([log_c], lr=lr)
     keep = {int(round(s)) for s in np.linspace(0, steps, snapshots + 1)[1:]}
     candidates = [np.ones(len(harness.units))]
-    phases = np.array_split(np.arange(1, steps + 1),
-                            refresh + 1 if getattr(harness.objective, "closed_loop", False)
-                            else 1)
+    closed_loop = getattr(harness.objective, "closed_loop", False)
+    refresh = min(refresh, harness.budget - 1) if closed_loop else 0
+    phases = np.array_split(np.arange(1, steps + 1), refresh + 1)
     for phase, phase_steps in enumerate(phases):
         more = _candidate_states(harness, log_c, phase, max_rows, generator) if phase else None
         if more is not None:  # outside the masks: dense inputs and targets
@@ -188,7 +199,7 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                 if step in keep:
                     candidates.append(np.exp(log_c.detach().double().numpy()))
     try:
-        for candidate in candidates:
+        for candidate in [*reversed(candidates[1:]), candidates[0]]:
             harness.evaluate(candidate)
     except BudgetExhausted:
         return

@@ -159,18 +159,37 @@ class SearchHarness:
             incumbent = self._incumbent()
             tasks = [Task(plan.removed, incumbent) for _, plan in runnable]
             for (key, plan), score in zip(runnable, self._executor().map(tasks)):
-                self._record({"key": key, "status": "scored", "metric": score.value,
-                              "ci95": score.ci95, "env_steps": score.env_steps,
-                              "complete": score.complete,
-                              "env_steps_saved": score.env_steps_saved,
-                              "details": score.details, "sparsity": plan.sparsity,
-                              "flop_sparsity": plan.flop_sparsity,
-                              "time": time.perf_counter() - self.start})
-                self.bar.update(1)
-                self.bar.set_postfix(best=f"{self.best()['metric']:.4g}", refresh=False)
+                self._record_score(key, plan, score)
         if len(runnable) < len(todo):
             raise BudgetExhausted(f"budget of {self.budget} evaluations used")
         return [self._cache[key]["metric"] for key in keys]
+
+    def record(self, unit_values: np.ndarray, score: Score) -> None:
+        """Adds a candidate the search scored itself, from a rollout it needed anyway (the
+        gradient's refresh); it counts as one evaluation. Known candidates are kept as
+        they are.
+
+        Raises:
+            BudgetExhausted: no evaluation is left.
+            InfeasibleTarget: the candidate's plan misses rho +- eps.
+        """
+        key = self._key(unit_values)
+        if key in self._cache:
+            return
+        if self.evaluations >= self.budget:
+            raise BudgetExhausted(f"budget of {self.budget} evaluations used")
+        self._record_score(key, self.ranking.plan(self.coefficients(unit_values), self.rho,
+                                                  self.eps), score)
+
+    def _record_score(self, key: str, plan: PruningPlan, score: Score) -> None:
+        self._record({"key": key, "status": "scored", "metric": score.value,
+                      "ci95": score.ci95, "env_steps": score.env_steps,
+                      "complete": score.complete, "env_steps_saved": score.env_steps_saved,
+                      "details": score.details, "sparsity": plan.sparsity,
+                      "flop_sparsity": plan.flop_sparsity,
+                      "time": time.perf_counter() - self.start})
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{self.best()['metric']:.4g}", refresh=False)
 
     def _executor(self) -> Executor:
         if not self._started:

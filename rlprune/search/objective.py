@@ -46,9 +46,11 @@ class Objective(Protocol):
     (observations, actions or None, and the env steps it cost): data-aware criteria,
     the gradient surrogate and fine-tuning learn from them. With ``closed_loop = True``
     those states depend on the agent (episodes, not a fixed dataset), so the surrogate
-    also refreshes them with a pruned candidate's own. Objectives with
-    ``races = True`` also accept the incumbent's ``Score`` and may stop early on
-    candidates that cannot beat it.
+    also refreshes them with a pruned candidate's own; an objective that can also score
+    the episodes it recorded offers ``scored_states(agent) -> (Score, observations,
+    actions)``, and that rollout then counts as the candidate's evaluation instead of
+    costing extra env steps. Objectives with ``races = True`` also accept the
+    incumbent's ``Score`` and may stop early on candidates that cannot beat it.
     """
 
     def __call__(self, agent: AgentAdapter) -> Score:
@@ -139,11 +141,16 @@ class ReturnObjective:
                      complete=played == total and not result.any_failed,
                      env_steps_saved=saved)
 
-    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, np.ndarray, int]:
-        """Observations and actions of ``agent`` in the objective's own episodes."""
+    def scored_states(self, agent: AgentAdapter) -> tuple[Score, np.ndarray, np.ndarray]:
+        """``agent``'s score, and its observations and actions in the same episodes."""
         recorder = StateRecorder()
         result = self.evaluator.evaluate(agent, recorder)
-        return (*recorder.arrays(), result.env_steps)
+        return (self._score(result, self.evaluator.episodes), *recorder.arrays())
+
+    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, np.ndarray, int]:
+        """Observations and actions of ``agent`` in the objective's own episodes."""
+        score, observations, actions = self.scored_states(agent)
+        return observations, actions, score.env_steps
 
 
 class PSNRObjective:
