@@ -58,6 +58,24 @@ def test_tdmpc2_has_one_group_per_hidden_layer_and_none_cross_components(tdmpc2_
                        for g in grouper.groups if g.component == name for r in g.layers)
 
 
+def test_tdmpc2_value_heads_read_out_the_values_the_planner_uses(tdmpc2_adapter):
+    model = tdmpc2_adapter.agent.model
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(6, 5)).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(6, 1)).astype(np.float32)
+    components = tdmpc2_adapter.components()
+    inputs = tdmpc2_adapter.component_inputs(obs, actions)
+    z = model.encode(torch.as_tensor(obs))
+    with torch.no_grad():
+        q = components["Q1"].readout(components["Q1"].module(inputs["Q1"]))
+        q_pair = components["Q3"].readout(components["Q3"].module(inputs["Q3"]))
+        planner_q = model.q_value(z, torch.as_tensor(actions), torch.tensor([1, 3]))
+        torch.testing.assert_close((q + q_pair) / 2, planner_q)
+        reward = components["reward"].readout(components["reward"].module(inputs["reward"]))
+        assert reward.shape == (6, 1)
+    assert components["pi"].readout is None and components["dynamics"].readout is None
+
+
 def test_grouper_rejects_unknown_or_empty_components(tdmpc2_adapter):
     with pytest.raises(ValueError, match="unknown components"):
         ComponentGrouper(tdmpc2_adapter, ["policy"])

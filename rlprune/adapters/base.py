@@ -7,6 +7,7 @@ is data the adapter declares, never a branch on the agent's type inside the tool
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +44,10 @@ class Component:
             per component (the heads of an ensemble, like TD-MPC2's ``Q0..Q4`` in
             ``"Qs"``: they play one role, and one coefficient each would only widen the
             search space); ``None``: its own name.
+        readout: what the agent takes from the output, where that is not the output
+            itself (TD-MPC2's reward and Q heads: the expected value of their two-hot
+            logits). The gradient search's surrogate matches readouts: logits may move
+            where the value they encode does not.
     """
 
     name: str
@@ -50,6 +55,7 @@ class Component:
     example_input: torch.Tensor
     output_layers: tuple[nn.Module, ...] = ()
     family: str | None = None
+    readout: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,11 @@ class TDMPC2Adapter:
         z = torch.zeros(1, self.latent_width)
         za = torch.zeros(1, self.latent_width + cfg.action_dim)
         inputs = {"encoder": torch.zeros(1, cfg.obs_dim), "pi": z}
+        decode = self.agent.model.two_hot.decode  # reward and Q heads predict two-hot logits
         return {name: Component(name, module, inputs.get(name, za), (_linears(module)[-1],),
-                                family="Qs" if name.startswith("Q") else None)
+                                family="Qs" if name.startswith("Q") else None,
+                                readout=decode if name == "reward" or name.startswith("Q")
+                                else None)
                 for name, module in self.agent.model.components().items()}
 
     @torch.no_grad()

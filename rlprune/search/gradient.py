@@ -13,9 +13,12 @@ rho, and the coefficients follow the gradient of a surrogate loss.
 
 Surrogate: episode return is not differentiable, so the masked agent is fitted to the
 dense one on states from closed-loop rollouts: for every pruned component, the mean
-squared difference of its outputs (actions, latents, Q and reward logits for TD-MPC2;
-the code and the reconstruction for the autoencoder), normalised by the dense outputs'
-variance, the members of a family (an ensemble's heads) sharing one component's weight.
+squared difference of what the agent reads from it (its ``readout``: actions, latents,
+the reward and Q values its two-hot logits encode for TD-MPC2; the code and the
+reconstruction for the autoencoder), normalised by the dense readouts' variance, the
+members of a family (an ensemble's heads) sharing one component's weight. Matching the
+values rather than the logits counts: on the shipped cartpole agent at 70% sparsity the
+best snapshot scored 271 on the search episodes instead of 204 (dense 259).
 Where the latent itself is pruned, its producers' errors are averaged over the latent's
 soft mask (they need not match dims that go, but dropping dims does not lower the loss
 by itself: a plain weighting let the descent mask the whole latent away). For
@@ -36,6 +39,7 @@ from collections import Counter
 import numpy as np
 import torch
 
+from rlprune.adapters.base import Component
 from rlprune.masking import ChannelMasks
 from rlprune.prune import prune_physically
 from rlprune.ranking import InfeasibleTarget
@@ -83,9 +87,8 @@ def _distillation_loss(harness: SearchHarness, inputs: dict[str, torch.Tensor],
     members = Counter(family_of.values())  # a family weighs like one component
     loss = torch.zeros(())
     for name, component in harness.grouper.components.items():
-        out = component.module(inputs[name])
         target = targets[name]
-        error = ((out - target) ** 2).mean(0)
+        error = ((_read(component, inputs[name]) - target) ** 2).mean(0)
         if name in weights:  # a mean over the kept dims: dropping dims is not free
             error = error * weights[name] / weights[name].mean().clamp(min=1e-12)
         loss = loss + error.mean() / target.var().clamp(min=1e-8) / members[family_of[name]]
@@ -117,9 +120,14 @@ def _subsample(inputs: dict[str, torch.Tensor], max_rows: int,
     return out
 
 
+def _read(component: Component, x: torch.Tensor) -> torch.Tensor:
+    out = component.module(x)
+    return out if component.readout is None else component.readout(out)
+
+
 def _dense_outputs(harness: SearchHarness, batch: dict[str, torch.Tensor]):
     with torch.no_grad():
-        return {n: c.module(batch[n]) for n, c in harness.grouper.components.items()}
+        return {n: _read(c, batch[n]) for n, c in harness.grouper.components.items()}
 
 
 def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, phase: int, max_rows: int,
