@@ -6,7 +6,8 @@ objective, which may use other episodes than the search did (held-out seeds, so 
 search cannot win by overfitting its own episodes). World-model agents also get latent
 stability against the dense agent on the dense agent's closed-loop trajectories; agents
 without a latent get the action deviation on the same states. Rows are written to
-``sweep.json`` after each cell and skipped when the sweep runs again.
+``sweep.json`` after each cell and skipped when the sweep runs again; the dense agent's
+run is kept too (``dense_run.pt``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import StateRecorder
 from rlprune.finetune import distill_on_objective
 from rlprune.grouping import ComponentGrouper
 from rlprune.importance import DATA_CRITERIA, collect_channel_stats
-from rlprune.io import atomic_write_text
+from rlprune.io import atomic_torch_save, atomic_write_text, load_weights_only
 from rlprune.prune import prune_physically
 from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
 from rlprune.search import (
@@ -41,6 +43,7 @@ from rlprune.stability import action_deviation, latent_stability
 __all__ = ["COLUMNS", "ExtraMethod", "sweep", "write_sweep_report"]
 
 SWEEP_FILE = "sweep.json"
+DENSE_FILE = "dense_run.pt"
 COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "metric", "ci95",
            "evaluations", "search_env_steps", "latent_drift", "jacobian_radius_max",
            "lyapunov_decrease", "action_rmse", "seconds"]
@@ -56,15 +59,33 @@ def _describe(objective: Objective) -> dict | str:
     return describe() if describe else type(objective).__name__
 
 
-def _dense_run(agent: AgentAdapter, objective: Objective) -> tuple[dict, list | None]:
-    """The dense agent's score and, for episode returns, its recorded trajectories."""
-    if not isinstance(objective, ReturnObjective):
+def _dense_run(agent: AgentAdapter, objective: Objective,
+               out: Path) -> tuple[dict, list | None]:
+    """The dense agent's score and, for episode returns, its recorded trajectories.
+
+    Kept in ``out`` (weights-only): a resumed sweep does not play the dense agent's
+    held-out episodes again (ten full TD-MPC2 episodes take minutes on a CPU).
+    """
+    path, described = out / DENSE_FILE, _describe(objective)
+    if path.exists():
+        saved = load_weights_only(path)
+        if saved["objective"] == described:
+            trajectories = saved["trajectories"]
+            return saved["quality"], None if trajectories is None else [
+                (o.numpy(), a.numpy()) for o, a in trajectories]
+    if isinstance(objective, ReturnObjective):
+        recorder = StateRecorder()
+        result = objective.evaluator.evaluate(agent, recorder)
+        quality = {"metric": result.mean, "ci95": result.ci95,
+                   "eval_env_steps": result.env_steps}
+        trajectories = recorder.trajectories()
+    else:
         score = objective(agent)
-        return {"metric": score.value, "ci95": score.ci95}, None
-    recorder = StateRecorder()
-    result = objective.evaluator.evaluate(agent, recorder)
-    return ({"metric": result.mean, "ci95": result.ci95, "eval_env_steps": result.env_steps},
-            recorder.trajectories())
+        quality, trajectories = {"metric": score.value, "ci95": score.ci95}, None
+    atomic_torch_save({"objective": described, "quality": quality, "trajectories": None
+                       if trajectories is None else [(torch.as_tensor(o), torch.as_tensor(a))
+                                                     for o, a in trajectories]}, path)
+    return quality, trajectories
 
 
 def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
@@ -158,7 +179,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
         write_json(path, {"agent": agent.describe(), "settings": settings, "rows": rows})
 
     visited = VisitedInputs(objective, agent, out)  # shared by every search's criteria
-    dense_quality, trajectories = _dense_run(agent, report_objective)
+    dense_quality, trajectories = _dense_run(agent, report_objective, out)
     if ("dense", 0.0) not in done:
         rows.append({"method": "dense", "target": 0.0, "sparsity": 0.0, "flop_sparsity": 0.0,
                      "params": dense_params, **dense_quality})

@@ -9,6 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rlprune.cli import app
+from rlprune.evaluate import ClosedLoopEvaluator
+from rlprune.search import ReturnObjective
+from rlprune.sweep import sweep
+from tests.test_evaluate import small_tdmpc2
 
 ROOT = Path(__file__).resolve().parents[1]
 AE = str(ROOT / "checkpoints" / "digits-autoencoder.pt")
@@ -98,6 +102,26 @@ def test_sweep_on_a_world_model_reports_latent_stability(tmp_path):
     assert pruned["latent_drift"] > 0 and max(pruned["rollout_error"]) > 0
     assert pruned["jacobian_radius_max"] > 0
     assert pruned["eval_env_steps"] == 2 * 10
+
+
+def test_a_resumed_sweep_does_not_replay_the_dense_agent(tmp_path, monkeypatch):
+    agent = small_tdmpc2()
+
+    def episodes(seed: int) -> ReturnObjective:
+        return ReturnObjective(ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2,
+                                                   seed=seed, action_repeat=2,
+                                                   max_episode_steps=15))
+    report = episodes(1000)
+    first = sweep(agent, episodes(0), [0.3], ["magnitude"], tmp_path,
+                  report_objective=report, log=lambda _: None)
+    played = []
+    evaluate = report.evaluator.evaluate
+    monkeypatch.setattr(report.evaluator, "evaluate",
+                        lambda *a, **k: played.append(1) or evaluate(*a, **k))
+    rows = sweep(agent, episodes(0), [0.3, 0.4], ["magnitude"], tmp_path,
+                 report_objective=report, log=lambda _: None)
+    assert len(played) == 1 and rows[:2] == first  # only the new row's episodes
+    assert rows[2]["target"] == 0.4 and rows[2]["latent_drift"] > 0
 
 
 def test_export_writes_checked_onnx_graphs(tmp_path):

@@ -65,7 +65,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         eps: tolerance on the achieved sparsity.
         method: ``magnitude`` / ``random`` (baselines: one evaluation), ``grid``,
             ``gradient`` (surrogate descent, snapshots ranked on the objective), ``cmaes``.
-        budget: maximum scored candidates.
+        budget: maximum scored candidates (``gradient`` scores its final snapshot first
+            and uses at most 1 + its 4 snapshots: a budget of 1 is its cheapest run).
         seed: seeds random importance and CMA-ES.
         criterion: base importance for grid/gradient/cmaes (``l2``, ``activation``...).
             Data-aware criteria read statistics of the dense agent's visited states: from
