@@ -47,18 +47,6 @@ def _floats(option: str, flag: str) -> list[float]:
         raise ValueError(f"{flag} takes comma-separated numbers, got {option!r}") from None
 
 
-def _env_options(agent, env: str | None) -> tuple[str, int]:
-    info = agent.describe()
-    if agent.observation_space is None:
-        raise ValueError(f"{info['kind']} agent does not act in an environment (no "
-                         "observation space); prune or sweep it on its own metric")
-    spec = env or info.get("task")
-    if spec is None:
-        raise ValueError(f"{info['kind']} agent records no task: pass --env SPEC")
-    repeat = info.get("action_repeat", 1) if spec == info.get("task") else 1
-    return spec, repeat
-
-
 @app.command()
 def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
             components: str = typer.Option(None, help="comma-separated components"),
@@ -95,10 +83,10 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Mean episode return with a 95% confidence interval."""
     try:
-        from rlprune.evaluate import ClosedLoopEvaluator
+        from rlprune.evaluate import ClosedLoopEvaluator, agent_task
 
         adapter = _load(agent)
-        spec, repeat = _env_options(adapter, env)
+        spec, repeat = agent_task(adapter, env)
         result = ClosedLoopEvaluator(spec, episodes=episodes, seed=seed, action_repeat=repeat,
                                      perturb=perturb, max_episode_steps=max_episode_steps
                                      ).evaluate(adapter)
@@ -256,6 +244,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
+        from rlprune.evaluate import agent_task
         from rlprune.report import markdown_table
         from rlprune.robustness import parse_grid, plot_robustness, robustness_study
 
@@ -264,7 +253,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
             raise ValueError("give at most two perturbations to vary (one line plot or "
                              "one heatmap per agent)")
         loaded = {name: _load(name) for name in agents}
-        spec, repeat = _env_options(next(iter(loaded.values())), env)
+        spec, repeat = agent_task(next(iter(loaded.values())), env)
         rows = robustness_study(loaded, spec, grid, out, episodes=episodes, seed=seed,
                                 action_repeat=repeat, max_episode_steps=max_episode_steps)
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
@@ -280,15 +269,11 @@ def _objective(adapter, env: str | None, episodes: int, seed: int,
                max_episode_steps: int | None, race: bool = False):
     """Held-out PSNR for the autoencoder, else seeded episode returns on the env."""
     from rlprune.autoencoder import digits_split
-    from rlprune.evaluate import ClosedLoopEvaluator
     from rlprune.search import PSNRObjective, ReturnObjective
 
     if adapter.kind == "autoencoder":
         return PSNRObjective(digits_split(seed)[1])
-    spec, repeat = _env_options(adapter, env)
-    return ReturnObjective(ClosedLoopEvaluator(spec, episodes=episodes, seed=seed,
-                                               action_repeat=repeat,
-                                               max_episode_steps=max_episode_steps), race=race)
+    return ReturnObjective.for_agent(adapter, episodes, seed, max_episode_steps, race, env)
 
 
 def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,

@@ -19,7 +19,7 @@ from scipy import stats as scipy_stats
 import envs
 from rlprune.adapters.base import AgentAdapter
 
-__all__ = ["ClosedLoopEvaluator", "EvalResult", "StateRecorder"]
+__all__ = ["ClosedLoopEvaluator", "EvalResult", "StateRecorder", "agent_task"]
 
 
 @dataclass(frozen=True)
@@ -179,3 +179,22 @@ class ClosedLoopEvaluator:
         return EvalResult(batch.returns, batch.lengths, seeds, batch.failed,
                           int(batch.lengths.sum()) * self.options["action_repeat"],
                           time.perf_counter() - start)
+
+
+def agent_task(agent: AgentAdapter, env: str | None = None) -> tuple[str, int]:
+    """(env spec, action repeat) to run ``agent`` on: ``env`` if given (the agent's action
+    repeat only on its own task), else the task its checkpoint records.
+
+    Raises:
+        ValueError: the agent does not act (no observation space), or records no task
+            and no ``env`` is given.
+    """
+    info = agent.describe()
+    if agent.observation_space is None:
+        raise ValueError(f"{info['kind']} agent does not act in an environment (no "
+                         "observation space); prune or sweep it on its own metric")
+    spec = env or info.get("task")
+    if spec is None:
+        raise ValueError(f"{info['kind']} agent records no task: pass an env spec (--env)")
+    repeat = info.get("action_repeat", 1) if spec == info.get("task") else 1
+    return spec, repeat

@@ -24,13 +24,6 @@ import rlprune
 from rlprune.search import ReturnObjective, VisitedInputs, search
 
 
-def episodes(agent, n: int, seed: int, cap: int | None) -> ReturnObjective:
-    info = agent.describe()
-    return ReturnObjective(rlprune.ClosedLoopEvaluator(
-        info["task"], episodes=n, seed=seed, action_repeat=info.get("action_repeat", 1),
-        max_episode_steps=cap), race=True)
-
-
 def held_out(agent, result, objective: ReturnObjective) -> dict:
     pruned = rlprune.prune_physically(agent, result.plan)
     evaluation = objective.evaluator.evaluate(pruned)
@@ -56,8 +49,9 @@ def main() -> None:
     args = parser.parse_args()
 
     agent = rlprune.load_agent(args.agent)
-    objective = episodes(agent, args.episodes, args.seed, args.max_episode_steps)
-    report = episodes(agent, args.eval_episodes, args.seed + 1000, None)
+    objective = ReturnObjective.for_agent(agent, args.episodes, args.seed,
+                                          args.max_episode_steps, race=True)
+    report = ReturnObjective.for_agent(agent, args.eval_episodes, args.seed + 1000)
     visited = VisitedInputs(objective, agent, args.out)
     rows = {}
     for method, budget in (("grid", args.grid_budget), ("gradient", args.gradient_budget)):

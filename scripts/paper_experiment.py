@@ -101,16 +101,10 @@ def run_agent(name: str, cfg: Config) -> list[dict]:
     if agent.kind == "autoencoder":
         objective = report = PSNRObjective(digits_split(cfg.seed)[1])
     else:
-        info = agent.describe()
-
-        def episodes(n: int, seed: int, cap: int | None) -> rlprune.ClosedLoopEvaluator:
-            return rlprune.ClosedLoopEvaluator(
-                info["task"], episodes=n, seed=seed, action_repeat=info["action_repeat"],
-                max_episode_steps=cap)
-        objective = ReturnObjective(episodes(cfg.episodes, cfg.seed, cfg.max_episode_steps),
-                                    race=True)
-        report = ReturnObjective(episodes(cfg.eval_episodes, cfg.seed + 1000,
-                                          cfg.eval_max_episode_steps))
+        objective = ReturnObjective.for_agent(agent, cfg.episodes, cfg.seed,
+                                              cfg.max_episode_steps, race=True)
+        report = ReturnObjective.for_agent(agent, cfg.eval_episodes, cfg.seed + 1000,
+                                           cfg.eval_max_episode_steps)
     return sweep(agent, objective, cfg.sparsities, cfg.methods, Path(cfg.out) / name,
                  tol=cfg.tol, budget=cfg.budget, seed=cfg.seed,
                  criterion=cfg.criterion or ("activation" if agent.kind.startswith("sb3")

@@ -16,7 +16,7 @@ import torch
 from scipy import stats as scipy_stats
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
+from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder, agent_task
 
 __all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score"]
 
@@ -91,6 +91,16 @@ class ReturnObjective:
             raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
         self.evaluator, self.races = evaluator, race
         self.chunk, self.confidence = chunk, confidence
+
+    @classmethod
+    def for_agent(cls, agent: AgentAdapter, episodes: int, seed: int = 0,
+                  max_episode_steps: int | None = None, race: bool = False,
+                  env: str | None = None) -> ReturnObjective:
+        """Seeded episodes on the agent's own task (or ``env``), at its action repeat."""
+        spec, repeat = agent_task(agent, env)
+        return cls(ClosedLoopEvaluator(spec, episodes=episodes, seed=seed,
+                                       action_repeat=repeat,
+                                       max_episode_steps=max_episode_steps), race=race)
 
     def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
         total = self.evaluator.episodes
