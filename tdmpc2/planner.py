@@ -60,9 +60,9 @@ class MPPIPlanner:
         return torch.stack([torch.randperm(self.model.cfg.num_q, generator=g)[:2]
                             for g in self._streams(n)])
 
-    @torch.no_grad()
     def estimate_value(self, z: torch.Tensor, actions: torch.Tensor, n: int) -> torch.Tensor:
-        """Discounted model return of action sequences plus a terminal Q value.
+        """Discounted model return of action sequences plus a terminal Q value
+        (differentiable in the model where gradients are on: pruning fits to it).
 
         Args:
             z: latents [n * S, L], the S candidates of each of n rows together.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import envs
 import rlprune
 from rlprune.autoencoder import digits_split
 from rlprune.search import (
@@ -19,6 +20,7 @@ from rlprune.search import (
     importance_scores,
     search,
 )
+from rlprune.search.gradient import _rank_agreement
 from rlprune.search.harness import SearchHarness
 from tests.test_evaluate import linear_policy, small_tdmpc2
 
@@ -239,3 +241,26 @@ def test_gradient_search_with_a_pruned_latent(tmp_path):
                     budget=3, interfaces=("latent",), progress=False)
     assert "interface/latent" in result.coefficients
     assert abs(result.plan.sparsity - 0.4) <= 0.03
+
+
+def test_planner_agreement_falls_as_a_shipped_planner_is_pruned_harder():
+    agent = rlprune.load_agent("cartpole-swingup")
+    env = envs.make_env("dmc/cartpole-swingup")
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    visited = [obs]
+    for _ in range(47):  # random pushes: the cart and pole in many states
+        obs, *_ = env.step(rng.uniform(-1, 1, env.action_space.shape))
+        visited.append(obs)
+    obs = np.stack(visited)
+    dense = agent.plan_values(obs, 32, seed=3)
+    assert dense.shape == (48, 32) and torch.equal(dense, agent.plan_values(obs, 32, seed=3))
+    assert _rank_agreement(dense, dense) == pytest.approx(1.0)
+    grouper = rlprune.ComponentGrouper(agent)
+    agreement = []
+    for rho in (0.2, 0.6):
+        plan = baseline_plan(grouper, "magnitude", rho, 0.02)
+        with rlprune.ChannelMasks(grouper) as masks:
+            masks.set_plan(plan)
+            agreement.append(_rank_agreement(dense, agent.plan_values(obs, 32, seed=3)))
+    assert 1.0 > agreement[0] > agreement[1]

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AgentAdapter", "Component", "Interface", "WorldModelAdapter", "padded_rows"]
+__all__ = ["AgentAdapter", "Component", "Interface", "PlannerAdapter", "WorldModelAdapter",
+           "padded_rows"]
 
 
 def padded_rows(obs: np.ndarray) -> np.ndarray:
@@ -153,4 +154,18 @@ class WorldModelAdapter(AgentAdapter, Protocol):
 
     def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
         """The deterministic action of the agent's policy at latent z, differentiable."""
+        ...
+
+
+@runtime_checkable
+class PlannerAdapter(AgentAdapter, Protocol):
+    """An agent that acts by ranking imagined action sequences (TD-MPC2's MPPI).
+
+    What such an agent decides depends on how its model orders candidate sequences, not
+    on any one component's output: a pruned model that keeps the order acts alike.
+    """
+
+    def plan_values(self, obs: np.ndarray, sequences: int, seed: int) -> torch.Tensor:
+        """The planner's values [N, sequences] of random action sequences from each
+        observation: the same sequences and planner noise for the same seed."""
         ...

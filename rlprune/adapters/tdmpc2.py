@@ -110,6 +110,17 @@ class TDMPC2Adapter:
     def reset(self, seed: int) -> None:
         self.agent.planner.reseed(seed)
 
+    def plan_values(self, obs: np.ndarray, sequences: int, seed: int) -> torch.Tensor:
+        """MPPI's value estimates [N, sequences] of uniform random action sequences over
+        the planning horizon (their order picks the elites); differentiable."""
+        model, planner = self.agent.model, self.agent.planner
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        n, shape = len(obs_t), (planner.cfg.horizon, len(obs_t) * sequences, model.cfg.action_dim)
+        actions = torch.rand(shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        planner.reseed(seed)
+        z = model.encode(obs_t).repeat_interleave(sequences, dim=0)
+        return planner.estimate_value(z, actions, n).view(n, sequences)
+
     @torch.no_grad()
     def latent(self, obs: np.ndarray) -> torch.Tensor:
         return self.agent.model.encode(torch.as_tensor(np.asarray(obs), dtype=torch.float32))

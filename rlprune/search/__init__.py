@@ -105,7 +105,7 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         elif method == "grid":
             grid_search(harness)
         elif method == "gradient":
-            gradient_search(harness, visited.inputs(), seed=seed)
+            gradient_search(harness, visited.inputs(), visited.states()[0], seed=seed)
         else:
             cmaes_search(harness, seed=seed)
     finally:

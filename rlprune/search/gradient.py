@@ -26,9 +26,14 @@ closed-loop objectives the states are refreshed halfway with the current hard
 candidate's own episodes (DAgger-style); where the objective scores those episodes too
 (``scored_states``), that rollout is the candidate's evaluation, not an extra cost.
 Snapshots of the coefficients along the way become hard plans at rho +- eps, scored on
-the real objective by the harness, the last first and the all-ones start last (a
-fallback), as far as the budget goes: with a budget of one, only the surrogate's final
-answer is rolled out (no refresh either).
+the real objective by the harness as far as the budget goes (with a budget of one, only
+the first is rolled out, and no refresh). The surrogate's last snapshot is not always its
+best (it keeps sharpening the soft masks), so where the agent plans (``PlannerAdapter``)
+the snapshots are ordered by how alike the hard-pruned planner ranks random action
+sequences to the dense one (no env steps): on the shipped cartpole agent this rank
+agreement ordered the snapshots' held-out returns (50%: 0.38 / 0.80 / 0.84 for the
+all-ones start / the last / the best snapshot, returns 574 / 806 / 822). Elsewhere the
+last comes first and the all-ones start last (a fallback).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from rlprune.adapters.base import Component
+from rlprune.adapters.base import Component, PlannerAdapter
 from rlprune.masking import ChannelMasks
 from rlprune.prune import prune_physically
 from rlprune.ranking import InfeasibleTarget
@@ -154,14 +159,50 @@ def _candidate_states(harness: SearchHarness, log_c: torch.Tensor, phase: int, m
                       generator)
 
 
+def _rank_agreement(dense: torch.Tensor, pruned: torch.Tensor) -> float:
+    """Mean over rows of the rank correlation of two [N, K] value tables."""
+    ranks = [torch.nan_to_num(v, nan=-torch.inf).argsort(1).argsort(1).double()
+             for v in (dense, pruned)]
+    a, b = (r - r.mean(1, keepdim=True) for r in ranks)
+    return float(((a * b).sum(1) / (a.square().sum(1) * b.square().sum(1)).sqrt()).mean())
+
+
+@torch.no_grad()
+def _by_planner_agreement(harness: SearchHarness, candidates: list[np.ndarray],
+                          observations: np.ndarray, seed: int, rows: int = 256,
+                          sequences: int = 64) -> list[np.ndarray]:
+    """Candidates, the hard-pruned planners that rank action sequences most like the
+    dense one's first (infeasible ones last: the harness skips them)."""
+    agent = harness.agent
+    picked = np.random.default_rng(seed).permutation(len(observations))[:rows]
+    obs = observations[np.sort(picked)]
+    dense = agent.plan_values(obs, sequences, seed)
+    agreement = []
+    with ChannelMasks(harness.grouper) as masks:
+        for values in candidates:
+            try:
+                plan = harness.ranking.plan(harness.coefficients(values), harness.rho,
+                                            harness.eps)
+            except InfeasibleTarget:
+                agreement.append(-np.inf)
+                continue
+            masks.set_plan(plan)
+            agreement.append(_rank_agreement(dense, agent.plan_values(obs, sequences, seed)))
+    order = sorted(range(len(candidates)), key=lambda i: -agreement[i])  # stable: ties keep
+    return [candidates[i] for i in order]
+
+
 def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
-                    steps: int = 100, lr: float = 0.05, t_start: float = 0.5,
-                    t_end: float = 0.02, snapshots: int = 4, max_rows: int = 2048,
-                    refresh: int = 1, seed: int = 0) -> None:
+                    observations: np.ndarray | None = None, steps: int = 100,
+                    lr: float = 0.05, t_start: float = 0.5, t_end: float = 0.02,
+                    snapshots: int = 4, max_rows: int = 2048, refresh: int = 1,
+                    seed: int = 0) -> None:
     """Descends the surrogate, then lets the harness score ``snapshots`` hard candidates.
 
     Args:
         inputs: component name -> input batch from the dense agent's closed-loop states.
+        observations: those states' observations: a planning agent's snapshots are
+            ordered by planner agreement on them (default: last snapshot first).
         steps: gradient steps.
         lr: Adam step size on log-coefficients.
         t_start: initial mask temperature (units of normalised importance).
@@ -172,8 +213,8 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
         refresh: times (evenly spaced) the current hard candidate is rolled out and its
             states join the surrogate's data; only for closed-loop objectives, and at
             most the budget minus one (a refresh rollout is an evaluation: one is kept
-            for the final snapshot).
-        seed: seeds the subsampling.
+            for the first snapshot in order).
+        seed: seeds the subsampling and the planner agreement's states and sequences.
     """
     generator = torch.Generator().manual_seed(seed)
     batch = _subsample(inputs, max_rows, generator)
@@ -206,8 +247,11 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
                     log_c.sub_(log_c.mean()).clamp_(-3.0, 3.0)
                 if step in keep:
                     candidates.append(np.exp(log_c.detach().double().numpy()))
+    ordered = [*reversed(candidates[1:]), candidates[0]]
+    if observations is not None and isinstance(harness.agent, PlannerAdapter):
+        ordered = _by_planner_agreement(harness, ordered, observations, seed)
     try:
-        for candidate in [*reversed(candidates[1:]), candidates[0]]:
+        for candidate in ordered:
             harness.evaluate(candidate)
     except BudgetExhausted:
         return
