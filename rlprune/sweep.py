@@ -35,6 +35,7 @@ from rlprune.search import (
     Objective,
     ReturnObjective,
     VisitedInputs,
+    describe_objective,
     search,
 )
 from rlprune.search.baselines import baseline_plan
@@ -54,11 +55,6 @@ ExtraMethod = Callable[[AgentAdapter, float, int], tuple[AgentAdapter, float]]
 plans, e.g. PyTorch's own structured pruning as the paper's baselines."""
 
 
-def _describe(objective: Objective) -> dict | str:
-    describe = getattr(objective, "describe", None)
-    return describe() if describe else type(objective).__name__
-
-
 def _dense_run(agent: AgentAdapter, objective: Objective,
                out: Path) -> tuple[dict, list | None]:
     """The dense agent's score and, for episode returns, its recorded trajectories.
@@ -66,7 +62,7 @@ def _dense_run(agent: AgentAdapter, objective: Objective,
     Kept in ``out`` (weights-only): a resumed sweep does not play the dense agent's
     held-out episodes again (ten full TD-MPC2 episodes take minutes on a CPU).
     """
-    path, described = out / DENSE_FILE, _describe(objective)
+    path, described = out / DENSE_FILE, describe_objective(objective)
     if path.exists():
         saved = load_weights_only(path)
         if saved["objective"] == described:
@@ -166,7 +162,8 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
     settings = {"tol": tol, "budget": budget, "seed": seed, "criterion": criterion,
                 "round_to": round_to, "finetune": finetune,
                 "components": components, "interfaces": list(interfaces),
-                "objective": _describe(objective), "report": _describe(report_objective)}
+                "objective": describe_objective(objective),
+                "report": describe_objective(report_objective)}
     out = Path(out)
     path = out / SWEEP_FILE
     rows = _saved_rows(path, settings)

@@ -104,6 +104,14 @@ def test_killed_search_resumes_without_repeating_evaluations(autoencoder, psnr_o
     with pytest.raises(ValueError, match="other settings"):
         search(autoencoder, psnr_objective, 0.5, 0.02, method="cmaes", budget=10,
                scope="group", run_dir=tmp_path, progress=False)
+    # another method, or other images to score on, would mix incomparable histories
+    with pytest.raises(ValueError, match="method 'cmaes'"):
+        search(autoencoder, psnr_objective, 0.4, 0.02, method="grid", budget=10,
+               scope="group", run_dir=tmp_path, progress=False)
+    other_images = PSNRObjective(psnr_objective.images[:50])
+    with pytest.raises(ValueError, match="objective"):
+        search(autoencoder, other_images, 0.4, 0.02, method="cmaes", budget=10,
+               scope="group", run_dir=tmp_path, progress=False)
 
 
 def test_infeasible_candidates_are_skipped_before_scoring(autoencoder, psnr_objective):

@@ -22,7 +22,13 @@ from rlprune.search.executors import (
 from rlprune.search.gradient import gradient_search
 from rlprune.search.grid import DEFAULT_LEVELS, grid_search
 from rlprune.search.harness import SearchHarness, SearchResult
-from rlprune.search.objective import Objective, PSNRObjective, ReturnObjective, Score
+from rlprune.search.objective import (
+    Objective,
+    PSNRObjective,
+    ReturnObjective,
+    Score,
+    describe_objective,
+)
 from rlprune.search.visited import VisitedInputs
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "SearchResult",
     "VisitedInputs",
     "baseline_plan",
+    "describe_objective",
     "importance_scores",
     "make_executor",
     "search",
@@ -98,7 +105,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
     ranking.check_reachable(rho, eps)  # before any run state is written
     harness = SearchHarness(agent, grouper, ranking, objective, rho, eps,
                             budget=1 if method in BASELINES else budget, scope=scope,
-                            run_dir=run_dir, progress=progress, executor=executor)
+                            run_dir=run_dir, progress=progress, executor=executor,
+                            method=method)
     try:
         if method in BASELINES:
             harness.evaluate(np.ones(len(harness.units)))
@@ -112,4 +120,4 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         harness.close()
     if uses_states:
         harness.extra_env_steps += visited.env_steps
-    return harness.result(method)
+    return harness.result()

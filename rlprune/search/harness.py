@@ -24,7 +24,7 @@ from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
 from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
 from rlprune.search.executors import Executor, InProcessExecutor, Task
-from rlprune.search.objective import Objective, Score
+from rlprune.search.objective import Objective, Score, describe_objective
 
 __all__ = ["BudgetExhausted", "SearchHarness", "SearchResult"]
 
@@ -77,12 +77,15 @@ class SearchHarness:
         run_dir: where to keep the resumable state (None: in memory only).
         progress: show a progress bar.
         executor: where candidates are scored (default: in this process).
+        method: the search's name, kept with the state (a run dir resumes only the same
+            method on the same objective).
     """
 
     def __init__(self, agent: AgentAdapter, grouper: ComponentGrouper, ranking: ChannelRanking,
                  objective: Objective, rho: float, eps: float, budget: int,
                  scope: str = "auto", run_dir: str | Path | None = None,
-                 progress: bool = True, executor: Executor | None = None) -> None:
+                 progress: bool = True, executor: Executor | None = None,
+                 method: str = "search") -> None:
         if scope not in ("auto", "component", "group"):
             raise ValueError(f"scope must be 'auto', 'component' or 'group', got {scope!r}")
         family = grouper.families
@@ -92,7 +95,7 @@ class SearchHarness:
             raise ValueError(f"budget must be >= 1 evaluation, got {budget}")
         self.agent, self.grouper, self.ranking = agent, grouper, ranking
         self.objective, self.rho, self.eps, self.budget = objective, rho, eps, budget
-        self.scope = scope
+        self.scope, self.method = scope, method
         keys = [g.id if scope == "group" or g.component == "interface" else family[g.component]
                 for g in grouper.groups]
         self.units = list(dict.fromkeys(keys))
@@ -212,15 +215,20 @@ class SearchHarness:
         # scored one (a search that fails on its target leaves nothing behind).
         if self.run_dir is not None and self.evaluations:
             atomic_write_text(self.run_dir / STATE_FILE, json.dumps(
-                {"rho": self.rho, "eps": self.eps, "scope": self.scope, "units": self.units,
-                 "history": self.history}, indent=1))
+                {**self._settings(), "history": self.history}, indent=1))
+
+    def _settings(self) -> dict:
+        return {"method": self.method, "objective": describe_objective(self.objective),
+                "rho": self.rho, "eps": self.eps, "scope": self.scope, "units": self.units}
 
     def _load(self) -> None:
         state = json.loads((self.run_dir / STATE_FILE).read_text())
-        if (state["rho"], state["eps"], state["scope"], state["units"]) != (
-                self.rho, self.eps, self.scope, self.units):
-            raise ValueError(f"{self.run_dir} holds a search with other settings (rho "
-                             f"{state['rho']}, eps {state['eps']}, scope {state['scope']}); "
+        # JSON round trip: tuples in an objective's description come back as lists
+        mine = json.loads(json.dumps(self._settings()))
+        other = {k: state[k] for k in mine if k in state}  # older states lack some keys
+        if other != {k: mine[k] for k in other}:
+            differ = ", ".join(f"{k} {other[k]!r}" for k in other if other[k] != mine[k])
+            raise ValueError(f"{self.run_dir} holds a search with other settings ({differ}); "
                              "use a new run dir")
         for record in state["history"]:
             self.history.append(record)
@@ -243,7 +251,7 @@ class SearchHarness:
     def env_steps_saved(self) -> int:
         return sum(h.get("env_steps_saved", 0) for h in self.history)
 
-    def result(self, method: str) -> SearchResult:
+    def result(self) -> SearchResult:
         """The best scored candidate as a ``SearchResult``."""
         best = self.best()
         if "key" not in best:
@@ -252,7 +260,7 @@ class SearchHarness:
         values = np.array(json.loads(best["key"]))
         coefficients = self.coefficients(values)
         plan = self.ranking.plan(coefficients, self.rho, self.eps)
-        return SearchResult(method, coefficients.as_dict(), plan, best["metric"], best["ci95"],
+        return SearchResult(self.method, coefficients.as_dict(), plan, best["metric"], best["ci95"],
                             self.evaluations, self.env_steps,
                             time.perf_counter() - self.start, list(self.history),
                             env_steps_saved=self.env_steps_saved)

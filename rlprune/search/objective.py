@@ -18,7 +18,7 @@ from scipy import stats as scipy_stats
 from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder, agent_task
 
-__all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score"]
+__all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score", "describe_objective"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +180,10 @@ class PSNRObjective:
 
     def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, None, int]:
         return self.images.numpy(), None, 0
+
+
+def describe_objective(objective: Objective) -> dict | str:
+    """What an objective's scores depend on (its ``describe()``, else its type name):
+    saved with resumable state, so a resumed run does not mix other scores in."""
+    describe = getattr(objective, "describe", None)
+    return describe() if describe else type(objective).__name__
