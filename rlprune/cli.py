@@ -29,10 +29,23 @@ def _emit(payload: dict, as_json: bool, text: str) -> None:
     typer.echo(json.dumps(payload) if as_json else text)
 
 
-def _load(agent: str):
+def _load(agent: str, task: str | None = None, vecnormalize: Path | None = None):
     import rlprune
 
-    return rlprune.load_agent(agent)
+    return rlprune.load_agent(agent, task=task, vecnormalize=vecnormalize)
+
+
+def _agent_help() -> str:
+    from rlprune.adapters import AGENT_KINDS
+
+    return ("agent file or shipped name; reads: "
+            + "; ".join(k.description for k in AGENT_KINDS.values()))
+
+
+TASK = typer.Option(None, "--task", help="task of a multi-task checkpoint to act in")
+VECNORMALIZE = typer.Option(None, "--vecnormalize",
+                            help="VecNormalize statistics of an SB3 agent (default: found "
+                                 "beside the zip or in its RL Zoo folder)")
 
 
 def _names(option: str | None) -> list[str] | None:
@@ -51,13 +64,15 @@ def _floats(option: str, flag: str) -> list[float]:
 def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
             components: str = typer.Option(None, help="comma-separated components"),
             interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
+            task: str = TASK,
+            vecnormalize: Path = VECNORMALIZE,
             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Components, pruning groups, parameters and FLOPs."""
     try:
         from rlprune.accounting import CostModel
         from rlprune.grouping import ComponentGrouper
 
-        adapter = _load(agent)
+        adapter = _load(agent, task, vecnormalize)
         grouper = ComponentGrouper(adapter, _names(components), interfaces=_names(interfaces)
                                    or ())
         dense = CostModel(grouper).dense
@@ -80,12 +95,14 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              seed: int = typer.Option(0, help="episode i resets with seed + i"),
              perturb: str = typer.Option(None, help='e.g. "mass=1.5,obs_noise=0.02"'),
              max_episode_steps: int = typer.Option(None, help="cap episode length"),
+             task: str = TASK,
+             vecnormalize: Path = VECNORMALIZE,
              as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Mean episode return with a 95% confidence interval."""
     try:
         from rlprune.evaluate import ClosedLoopEvaluator, agent_task
 
-        adapter = _load(agent)
+        adapter = _load(agent, task, vecnormalize)
         spec, repeat = agent_task(adapter, env)
         result = ClosedLoopEvaluator(spec, episodes=episodes, seed=seed, action_repeat=repeat,
                                      perturb=perturb, max_episode_steps=max_episode_steps
@@ -133,11 +150,14 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                                                          "process (local pool) or ray"),
           workers: int = typer.Option(None, help="pool processes / Ray actors"),
           ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
+          task: str = TASK,
+          vecnormalize: Path = VECNORMALIZE,
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
         result, path, tuned = _prune(
-            agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
+            agent, _load(agent, task, vecnormalize), out, sparsity, tol, method, budget,
+            env, episodes, seed, scope,
             max_episode_steps, criterion=criterion, components=_names(components),
             interfaces=tuple(_names(interfaces) or ()), race=race,
             executor=(executor, workers, ray_address), round_to=round_to, finetune=finetune)
@@ -176,6 +196,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                                                                 "(default: full length)"),
           executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
           workers: int = typer.Option(None, help="pool processes / Ray actors"),
+          task: str = TASK,
+          vecnormalize: Path = VECNORMALIZE,
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
     try:
@@ -185,7 +207,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         from rlprune.sweep import sweep as run_sweep
 
         targets = _floats(sparsities, "--sparsities")
-        adapter = _load(agent)
+        adapter = _load(agent, task, vecnormalize)
         objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
         held_out = _objective(adapter, env, eval_episodes, seed + 1000,
                               eval_max_episode_steps)
@@ -221,12 +243,14 @@ def report(run_dir: Path = typer.Argument(..., help="a prune, sweep or robustnes
 @app.command()
 def export(agent: str = typer.Argument(..., help="(pruned) checkpoint path or shipped name"),
            onnx: Path = typer.Option(..., "--onnx", help="output folder for .onnx files"),
+           task: str = TASK,
+           vecnormalize: Path = VECNORMALIZE,
            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """ONNX graphs of the controller, each checked against PyTorch in onnxruntime."""
     try:
         from rlprune.export import export_onnx
 
-        graphs = export_onnx(_load(agent), onnx)
+        graphs = export_onnx(_load(agent, task, vecnormalize), onnx)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     _emit({"graphs": [g.__dict__ for g in graphs]}, as_json,
@@ -276,7 +300,7 @@ def _objective(adapter, env: str | None, episodes: int, seed: int,
     return ReturnObjective.for_agent(adapter, episodes, seed, max_episode_steps, race, env)
 
 
-def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope,
+def _prune(agent, adapter, out, sparsity, tol, method, budget, env, episodes, seed, scope,
            max_episode_steps, criterion="l2", components=None, interfaces=(), race=True,
            executor=("inprocess", None, None), round_to=1, finetune=0):
     import rlprune
@@ -287,7 +311,6 @@ def _prune(agent, out, sparsity, tol, method, budget, env, episodes, seed, scope
         raise ValueError(f"--sparsity must be in [0, 1), got {sparsity}")
     if not 0.0 <= tol < 1.0:
         raise ValueError(f"--tol must be in [0, 1), got {tol}")
-    adapter = _load(agent)
     out = Path(out)
     objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
     runner = make_executor(*executor)

@@ -9,13 +9,12 @@ from torch import nn
 from rlprune.adapters.autoencoder import AutoencoderAdapter
 from rlprune.adapters.base import AgentAdapter, Component, Interface
 from rlprune.adapters.module import ModuleAdapter
-from rlprune.adapters.sb3 import SB3Adapter, is_sb3_zip
+from rlprune.adapters.registry import AGENT_KINDS, FileProbe, LoadOptions, register_agent_kind
+from rlprune.adapters.sb3 import SB3Adapter
 from rlprune.adapters.tdmpc2 import TDMPC2Adapter
-from rlprune.autoencoder import FORMAT as AUTOENCODER_FORMAT
-from rlprune.autoencoder import load_autoencoder
-from rlprune.io import load_weights_only
 
 __all__ = [
+    "AGENT_KINDS",
     "AgentAdapter",
     "AutoencoderAdapter",
     "Component",
@@ -23,7 +22,9 @@ __all__ = [
     "ModuleAdapter",
     "SB3Adapter",
     "TDMPC2Adapter",
+    "LoadOptions",
     "load_agent",
+    "register_agent_kind",
     "shipped_checkpoint",
 ]
 
@@ -41,18 +42,21 @@ def shipped_checkpoint(name: str) -> Path:
     raise FileNotFoundError(f"no shipped checkpoint named {name!r}; shipped: {known}")
 
 
-def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) -> AgentAdapter:
+def load_agent(source: str | Path | nn.Module | AgentAdapter, *, task: str | None = None,
+               vecnormalize: str | Path | None = None, **module_options) -> AgentAdapter:
     """Wraps an agent for pruning, detecting its kind.
 
     Args:
-        source: a tdmpc2 checkpoint, an SB3 ``.zip`` (SAC, TD3, DDPG, PPO, A2C, TQC), a
-            shipped checkpoint name, an existing adapter,
-            or an ``nn.Module`` (then pass ``example_inputs=`` and optionally
+        source: an agent file of a registered kind (``AGENT_KINDS``: our TD-MPC2 and
+            autoencoder checkpoints, SB3 zips), a shipped checkpoint name, an existing
+            adapter, or an ``nn.Module`` (then pass ``example_inputs=`` and optionally
             ``output_layers=``/``policy=`` for ``ModuleAdapter``).
+        task: the task to act in, for multi-task checkpoints.
+        vecnormalize: VecNormalize statistics overriding those found beside an SB3 agent.
 
     Raises:
         FileNotFoundError: no such file or shipped name.
-        ValueError: the file is of no format rlprune reads.
+        ValueError: the file is of no registered kind, or an option its kind does not read.
     """
     if isinstance(source, AgentAdapter) and not isinstance(source, nn.Module):
         return source
@@ -65,18 +69,18 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, **module_options) 
         path = shipped_checkpoint(str(source))
     if not path.is_file():
         raise FileNotFoundError(f"no agent file at {path}")
-    if is_sb3_zip(path):
-        return SB3Adapter.from_path(path)
-    try:
-        data = load_weights_only(path)
-    except ValueError as e:
-        raise ValueError(f"unknown agent format: {e} (expected a tdmpc2 or autoencoder "
-                         "checkpoint, or an SB3 .zip)") from e
-    kind = data.get("format") if isinstance(data, dict) else None
-    if kind == AUTOENCODER_FORMAT:
-        return AutoencoderAdapter(*load_autoencoder(data))
-    if kind == "tdmpc2-agent":
-        return TDMPC2Adapter.from_path(path)
-    raise ValueError(f"{path}: unknown agent format {kind!r} (expected a tdmpc2 or autoencoder "
-                     "checkpoint, or an SB3 .zip)")
-
+    options = LoadOptions(task=task, vecnormalize=None if vecnormalize is None
+                          else Path(vecnormalize))
+    probe = FileProbe(path)
+    for kind in AGENT_KINDS.values():
+        if kind.detect(probe):
+            refused = options.given() - kind.options
+            if refused:
+                raise ValueError(f"{path} is a {kind.name} agent, which takes no "
+                                 f"{', '.join('--' + name for name in sorted(refused))}")
+            return kind.load(path, options)
+    known = "; ".join(f"{k.name} ({k.description})" for k in AGENT_KINDS.values())
+    data = probe.torch_data
+    found = repr(data.get("format")) if isinstance(data, dict) else (
+        f"({probe.torch_error})" if probe.torch_error else type(data).__name__)
+    raise ValueError(f"{path}: unknown agent format {found}; rlprune reads: {known}")

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from rlprune.adapters.base import Component, Interface
-from rlprune.autoencoder import MLPAutoencoder, psnr, save_autoencoder
+from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
+from rlprune.autoencoder import FORMAT, MLPAutoencoder, load_autoencoder, psnr, save_autoencoder
+from rlprune.io import load_weights_only
 
 __all__ = ["AutoencoderAdapter"]
 
@@ -89,3 +91,14 @@ class AutoencoderAdapter:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "config": self.model.cfg.__dict__, "meta": self.meta}
+
+
+def _is_autoencoder(probe: FileProbe) -> bool:
+    data = probe.torch_data
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+register_agent_kind(AgentKind(
+    "autoencoder", "rlprune's MLP autoencoder checkpoint (.pt), scored by PSNR",
+    _is_autoencoder, lambda path, _: AutoencoderAdapter(*load_autoencoder(
+        load_weights_only(path)))))

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from rlprune.adapters.base import Component, Interface, padded_rows
+from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
 from rlprune.io import atomic_write
 
@@ -35,12 +36,9 @@ _ALGORITHMS = {"sac": "SAC", "td3": "TD3", "ddpg": "DDPG", "ppo": "PPO", "a2c": 
                "tqc": "TQC"}
 
 
-def is_sb3_zip(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return {"data", "policy.pth"} <= set(zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
+def is_sb3_zip(probe: FileProbe) -> bool:
+    """An SB3 save: a zip holding the JSON ``data`` and the policy's weights."""
+    return {"data", "policy.pth"} <= probe.zip_names
 
 
 def sb3_algorithm_of(path: Path) -> str:
@@ -158,7 +156,8 @@ class SB3Adapter:
         self.meta: dict[str, Any] = {}
 
     @classmethod
-    def from_path(cls, path: str | Path) -> SB3Adapter:
+    def from_path(cls, path: str | Path, vecnormalize: Path | None = None) -> SB3Adapter:
+        """Loads an SB3 zip with the VecNormalize statistics beside it (or ``vecnormalize``)."""
         path = Path(path)
         algorithm = sb3_algorithm_of(path)
         try:
@@ -167,7 +166,8 @@ class SB3Adapter:
         except Exception as e:  # noqa: BLE001 - SB3 raises anything on a damaged file
             raise ValueError(f"{path}: SB3 cannot load this {algorithm} agent "
                              f"({type(e).__name__}: {e})") from e
-        adapter = cls(model, algorithm, ObservationNormalizer.beside(path))
+        adapter = cls(model, algorithm, ObservationNormalizer.from_file(vecnormalize)
+                      if vecnormalize else ObservationNormalizer.beside(path))
         if adapter.normalizer is not None:
             adapter.meta["vecnormalize"] = str(adapter.normalizer.source)
         card = path.with_suffix(".json")  # SB3 zips do not record their env: a card may
@@ -297,3 +297,10 @@ class SB3Adapter:
                 "task": self.meta.get("task"), "action_repeat": 1,
                 "observation_shape": list(self.observation_space.shape),
                 "action_shape": list(self.action_space.shape), "meta": self.meta}
+
+
+register_agent_kind(AgentKind(
+    "sb3", "Stable-Baselines3 / sb3-contrib agent zip (any SB3 release)",
+    is_sb3_zip,
+    lambda path, options: SB3Adapter.from_path(path, vecnormalize=options.vecnormalize),
+    options=frozenset({"vecnormalize"})))

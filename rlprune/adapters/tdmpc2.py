@@ -13,6 +13,8 @@ from torch import nn
 
 import tdmpc2
 from rlprune.adapters.base import Component, Interface
+from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
+from tdmpc2.checkpoint import FORMAT as TDMPC2_FORMAT
 
 __all__ = ["TDMPC2Adapter"]
 
@@ -172,3 +174,13 @@ class TDMPC2Adapter:
         return {"kind": self.kind, "task": self.task, "action_repeat": self.action_repeat,
                 "obs_dim": cfg.obs_dim, "action_dim": cfg.action_dim,
                 "latent_dim": self.latent_width, "meta": self.meta}
+
+
+def _is_tdmpc2(probe: FileProbe) -> bool:
+    data = probe.torch_data
+    return isinstance(data, dict) and data.get("format") == TDMPC2_FORMAT
+
+
+register_agent_kind(AgentKind(
+    "tdmpc2", "rlprune's TD-MPC2 agent file (.pt, weights only)", _is_tdmpc2,
+    lambda path, _: TDMPC2Adapter.from_path(path)))

@@ -50,8 +50,19 @@ class ObservationNormalizer:
     def beside(cls, agent_path: Path) -> ObservationNormalizer | None:
         """The statistics saved next to an agent file, or None if there are none."""
         path = agent_path.parent / VECNORMALIZE_FILE
+        return cls.from_file(path) if path.is_file() else None
+
+    @classmethod
+    def from_file(cls, path: Path) -> ObservationNormalizer | None:
+        """The statistics of a ``vecnormalize.pkl`` (None if it does not scale observations).
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not readable as VecNormalize statistics.
+        """
+        path = Path(path)
         if not path.is_file():
-            return None
+            raise FileNotFoundError(f"no VecNormalize statistics at {path}")
         try:
             with path.open("rb") as f:
                 stats = pickle.load(f)  # noqa: S301 - SB3's own format, beside an SB3 zip
