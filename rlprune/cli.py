@@ -229,6 +229,41 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 
 
 @app.command()
+def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO/ENV_1/"
+                                                       "ENV.zip) and/or agent files"),
+        out: Path = typer.Option(..., help="run directory (resumes if present)"),
+        sparsities: str = typer.Option("0.5,0.8", help="targets rho"),
+        methods: str = typer.Option("magnitude,cmaes", help="comma-separated"),
+        tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
+        budget: int = typer.Option(20, help="candidates per search"),
+        episodes: int = typer.Option(4, help="search episodes per candidate"),
+        eval_episodes: int = typer.Option(10, help="held-out full episodes per row"),
+        seed: int = typer.Option(0, help="search seeds seed.., held-out seed+1000.."),
+        max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+        executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
+        workers: int = typer.Option(None, help="pool processes / Ray actors"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png)."""
+    try:
+        from rlprune.search import make_executor
+        from rlprune.zoo import ZooSettings, find_zoo_agents, run_zoo, write_leaderboard
+
+        settings = ZooSettings(tuple(_floats(sparsities, "--sparsities")),
+                               tuple(_names(methods) or ()), tol, budget, episodes,
+                               eval_episodes, seed, max_episode_steps)
+        agents = find_zoo_agents(sources)
+        rows = run_zoo(agents, settings, out, executor=make_executor(executor, workers),
+                       log=lambda line: typer.echo(line, err=True))
+        paths = write_leaderboard(rows, settings, out)
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    failed = [r["agent"] for r in rows if r.get("error")]
+    _emit({"out": str(out), "rows": rows, **{k: str(v) for k, v in paths.items()}}, as_json,
+          Path(paths["md"]).read_text() + f"leaderboard: {paths['md']}, {paths['png']}"
+          + (f"\n{len(failed)} agent(s) failed: {', '.join(failed)}" if failed else ""))
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="a prune, sweep or robustness run")):
     """Markdown report (report.md) of a run directory, with its plots."""
     try:

@@ -72,8 +72,8 @@ def _dense_run(agent: AgentAdapter, objective: Objective,
     if isinstance(objective, ReturnObjective):
         recorder = StateRecorder()
         result = objective.evaluator.evaluate(agent, recorder)
-        quality = {"metric": result.mean, "ci95": result.ci95,
-                   "eval_env_steps": result.env_steps}
+        quality = {"metric": result.mean, "ci95": result.ci95, "std": result.std,
+                   "episodes": len(result.returns), "eval_env_steps": result.env_steps}
         trajectories = recorder.trajectories()
     else:
         score = objective(agent)
@@ -88,6 +88,10 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
              trajectories, seed: int) -> dict:
     score = objective(pruned)
     row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps}
+    returns = score.details.get("returns")
+    if returns:  # episode returns: the spread RL Zoo's benchmark tables report
+        row.update(std=float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0,
+                   episodes=len(returns))
     if trajectories is None:
         return row
     if dense.latent(trajectories[0][0][:1]) is not None:
