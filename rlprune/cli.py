@@ -29,20 +29,32 @@ def _emit(payload: dict, as_json: bool, text: str) -> None:
     typer.echo(json.dumps(payload) if as_json else text)
 
 
-def _load(agent: str, task: str | None = None, vecnormalize: Path | None = None):
+def _load(agent: str, task: str | None = None, vecnormalize: Path | None = None,
+          planner: str | None = None):
     import rlprune
 
-    return rlprune.load_agent(agent, task=task, vecnormalize=vecnormalize)
+    return rlprune.load_agent(agent, task=task, vecnormalize=vecnormalize, planner=planner)
 
 
-def _agent_help() -> str:
-    from rlprune.adapters import AGENT_KINDS
+def _methods_help() -> str:
+    """The registered search methods (``register_method``), for ``--method``'s help."""
+    from rlprune.search import METHODS
 
-    return ("agent file or shipped name; reads: "
-            + "; ".join(k.description for k in AGENT_KINDS.values()))
+    return "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
+
+
+def _criteria_help() -> str:
+    """The registered criteria (``register_criterion``), for ``--criterion``'s help."""
+    from rlprune.importance import CRITERIA
+
+    return "base importance of searches: " + "; ".join(
+        f"{c.name}: {c.description}" for c in CRITERIA.values())
 
 
 TASK = typer.Option(None, "--task", help="task of a multi-task checkpoint to act in")
+PLANNER = typer.Option(None, "--planner",
+                       help='MPPI settings of a TD-MPC2 agent, e.g. "iterations=4,samples=256" '
+                            "(a cheaper planner)")
 VECNORMALIZE = typer.Option(None, "--vecnormalize",
                             help="VecNormalize statistics of an SB3 agent (default: found "
                                  "beside the zip or in its RL Zoo folder)")
@@ -66,13 +78,14 @@ def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped na
             interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
             task: str = TASK,
             vecnormalize: Path = VECNORMALIZE,
+            planner: str = PLANNER,
             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Components, pruning groups, parameters and FLOPs."""
     try:
         from rlprune.accounting import CostModel
         from rlprune.grouping import ComponentGrouper
 
-        adapter = _load(agent, task, vecnormalize)
+        adapter = _load(agent, task, vecnormalize, planner)
         grouper = ComponentGrouper(adapter, _names(components), interfaces=_names(interfaces)
                                    or ())
         dense = CostModel(grouper).dense
@@ -97,12 +110,13 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              max_episode_steps: int = typer.Option(None, help="cap episode length"),
              task: str = TASK,
              vecnormalize: Path = VECNORMALIZE,
+             planner: str = PLANNER,
              as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Mean episode return with a 95% confidence interval."""
     try:
         from rlprune.evaluate import ClosedLoopEvaluator, agent_task
 
-        adapter = _load(agent, task, vecnormalize)
+        adapter = _load(agent, task, vecnormalize, planner)
         spec, repeat = agent_task(adapter, env)
         result = ClosedLoopEvaluator(spec, episodes=episodes, seed=seed, action_repeat=repeat,
                                      perturb=perturb, max_episode_steps=max_episode_steps
@@ -125,8 +139,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           out: Path = typer.Option(..., help="run directory: pruned agent + report"),
           sparsity: float = typer.Option(..., help="target parameter sparsity rho in [0, 1)"),
           tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
-          method: str = typer.Option("magnitude", help="magnitude, random, activation, grid, "
-                                                       "gradient, cmaes"),
+          method: str = typer.Option("magnitude", help=_methods_help()),
           budget: int = typer.Option(20, help="candidates scored on the real metric"),
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
           episodes: int = typer.Option(4, help="episodes per candidate"),
@@ -136,9 +149,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           seed: int = typer.Option(0),
           scope: str = typer.Option("auto", help="one coefficient per component or group "
                                                  "(auto: per group for a lone component)"),
-          criterion: str = typer.Option("l2", help="base importance for grid, gradient, "
-                                                   "cmaes: l1, l2, activation, "
-                                                   "activation_weight, taylor, fisher"),
+          criterion: str = typer.Option("l2", help=_criteria_help()),
           components: str = typer.Option(None, help="comma-separated components to prune"),
           interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
                                                     'e.g. "latent"'),
@@ -152,11 +163,12 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
+          planner: str = PLANNER,
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
         result, path, tuned = _prune(
-            agent, _load(agent, task, vecnormalize), out, sparsity, tol, method, budget,
+            agent, _load(agent, task, vecnormalize, planner), out, sparsity, tol, method, budget,
             env, episodes, seed, scope,
             max_episode_steps, criterion=criterion, components=_names(components),
             interfaces=tuple(_names(interfaces) or ()), race=race,
@@ -178,7 +190,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
           out: Path = typer.Option(..., help="run directory (resumes if present)"),
           sparsities: str = typer.Option("0.2,0.4,0.6,0.8", help="targets rho"),
-          methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated"),
+          methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated: "
+                                                                     + _methods_help()),
           tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
           budget: int = typer.Option(20, help="candidates per search"),
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
@@ -186,7 +199,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           eval_episodes: int = typer.Option(10, help="held-out episodes per table row"),
           seed: int = typer.Option(0, help="search episodes use seeds seed.., the table "
                                            "seed+1000.."),
-          criterion: str = typer.Option("l2", help="base importance for searches"),
+          criterion: str = typer.Option("l2", help=_criteria_help()),
           interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
@@ -198,6 +211,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           workers: int = typer.Option(None, help="pool processes / Ray actors"),
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
+          planner: str = PLANNER,
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
     try:
@@ -207,7 +221,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         from rlprune.sweep import sweep as run_sweep
 
         targets = _floats(sparsities, "--sparsities")
-        adapter = _load(agent, task, vecnormalize)
+        adapter = _load(agent, task, vecnormalize, planner)
         objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
         held_out = _objective(adapter, env, eval_episodes, seed + 1000,
                               eval_max_episode_steps)
@@ -233,7 +247,8 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
                                                        "ENV.zip) and/or agent files"),
         out: Path = typer.Option(..., help="run directory (resumes if present)"),
         sparsities: str = typer.Option("0.5,0.8", help="targets rho"),
-        methods: str = typer.Option("magnitude,cmaes", help="comma-separated"),
+        methods: str = typer.Option("magnitude,cmaes", help="comma-separated: "
+                                                           + _methods_help()),
         tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
         budget: int = typer.Option(20, help="candidates per search"),
         episodes: int = typer.Option(4, help="search episodes per candidate"),

@@ -10,7 +10,7 @@ receive, measured on states the agent actually visits (closed-loop rollouts).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -23,14 +23,14 @@ __all__ = [
     "CRITERIA",
     "ActivationImportance",
     "ChannelStats",
+    "Criterion",
     "GradientImportance",
     "RandomImportance",
     "collect_channel_stats",
     "make_importance",
+    "needs_stats",
+    "register_criterion",
 ]
-
-DATA_CRITERIA = ("activation", "activation_weight", "taylor", "fisher")
-CRITERIA = ("random", "l1", "l2", *DATA_CRITERIA)
 
 
 @dataclass
@@ -169,21 +169,64 @@ class RandomImportance(tp.importance.Importance):
         return torch.rand(len(group[0].idxs), generator=self.generator)
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """A base importance criterion by name: how to build it and what it needs.
+
+    Args:
+        name: what ``--criterion`` takes.
+        build: ``(stats, seed) -> Importance``; ``stats`` is None unless ``needs_stats``.
+        needs_stats: the criterion reads ``ChannelStats`` of visited states (then the
+            search first rolls out the dense agent to measure them).
+        description: one line for help texts.
+    """
+
+    name: str
+    build: Callable[[ChannelStats | None, int], tp.importance.Importance]
+    needs_stats: bool = False
+    description: str = ""
+
+
+CRITERIA: dict[str, Criterion] = {}
+"""Registered criteria by name (a new one: ``register_criterion``; the CLI lists them)."""
+
+
+def register_criterion(criterion: Criterion) -> Criterion:
+    """Adds a criterion (a later one under the same name replaces the earlier)."""
+    CRITERIA[criterion.name] = criterion
+    return criterion
+
+
+for _p in (1, 2):
+    register_criterion(Criterion(
+        f"l{_p}", lambda stats, seed, p=_p: tp.importance.GroupMagnitudeImportance(
+            p=p, normalizer=None), description=f"L{_p} norm of a group's weights"))
+register_criterion(Criterion("random", lambda stats, seed: RandomImportance(seed),
+                             description="seeded uniform random scores"))
+register_criterion(Criterion("activation", lambda stats, seed: ActivationImportance(stats),
+                             True, "mean |activation| on visited states"))
+register_criterion(Criterion(
+    "activation_weight", lambda stats, seed: ActivationImportance(stats, weighted=True), True,
+    "mean |activation| times the norm of the weights that read it"))
+for _kind in ("taylor", "fisher"):
+    register_criterion(Criterion(_kind, lambda stats, seed, k=_kind: GradientImportance(stats, k),
+                                 True, f"{_kind} score of a channel mask on visited states"))
+
+
 def make_importance(name: str, stats: ChannelStats | None = None, seed: int = 0):
-    """A criterion by name: random, l1, l2, activation, activation_weight, taylor, fisher.
+    """A registered criterion by name (``CRITERIA``), built for these statistics and seed.
 
     Raises:
         ValueError: unknown name, or a data-aware criterion without ``stats``.
     """
     if name not in CRITERIA:
         raise ValueError(f"unknown importance {name!r}; choose one of {', '.join(CRITERIA)}")
-    if name in DATA_CRITERIA and stats is None:
+    criterion = CRITERIA[name]
+    if criterion.needs_stats and stats is None:
         raise ValueError(f"importance {name!r} needs channel statistics from visited states")
-    if name == "random":
-        return RandomImportance(seed)
-    if name in ("l1", "l2"):
-        return tp.importance.GroupMagnitudeImportance(p=1 if name == "l1" else 2,
-                                                      normalizer=None)
-    if name in ("activation", "activation_weight"):
-        return ActivationImportance(stats, weighted=name == "activation_weight")
-    return GradientImportance(stats, kind=name)
+    return criterion.build(stats if criterion.needs_stats else None, seed)
+
+
+def needs_stats(name: str) -> bool:
+    """Whether a registered criterion reads statistics of visited states."""
+    return name in CRITERIA and CRITERIA[name].needs_stats

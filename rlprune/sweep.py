@@ -24,12 +24,11 @@ from rlprune.adapters.base import AgentAdapter
 from rlprune.evaluate import StateRecorder
 from rlprune.finetune import distill_on_objective
 from rlprune.grouping import ComponentGrouper
-from rlprune.importance import DATA_CRITERIA, collect_channel_stats
+from rlprune.importance import collect_channel_stats, needs_stats
 from rlprune.io import atomic_torch_save, atomic_write_text, load_weights_only
 from rlprune.prune import prune_physically
 from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
 from rlprune.search import (
-    BASELINES,
     METHODS,
     Executor,
     Objective,
@@ -109,7 +108,7 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
 def _baseline(grouper: ComponentGrouper, method: str, rho: float, tol: float, seed: int,
               round_to: int, visited: VisitedInputs):
     """A baseline's plan; data-aware ones read the dense agent's visited states."""
-    data_aware = BASELINES[method] in DATA_CRITERIA
+    data_aware = needs_stats(METHODS[method].criterion)
     stats = collect_channel_stats(grouper, visited.inputs(), seed=seed) if data_aware else None
     plan = baseline_plan(grouper, method, rho, tol, seed=seed, round_to=round_to, stats=stats)
     return plan, {"evaluations": 0, "search_env_steps": visited.env_steps if data_aware else 0}
@@ -190,7 +189,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
         if method in extra:
             pruned, sparsity = extra[method](agent, rho, seed)
             return pruned, {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
-        if method in BASELINES:  # no search: the plan is the ranking itself
+        if METHODS[method].is_baseline:  # no search: the plan is the ranking itself
             plan, info = _baseline(grouper, method, rho, tol, seed, round_to, visited)
         else:
             result = search(agent, objective, rho, tol, method=method, budget=budget,

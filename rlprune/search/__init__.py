@@ -8,9 +8,9 @@ import numpy as np
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.grouping import ComponentGrouper
-from rlprune.importance import DATA_CRITERIA, ChannelStats, collect_channel_stats
+from rlprune.importance import ChannelStats, collect_channel_stats, needs_stats
 from rlprune.ranking import ChannelRanking
-from rlprune.search.baselines import BASELINES, baseline_plan, importance_scores
+from rlprune.search.baselines import baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
 from rlprune.search.executors import (
     Executor,
@@ -22,6 +22,7 @@ from rlprune.search.executors import (
 from rlprune.search.gradient import gradient_search
 from rlprune.search.grid import DEFAULT_LEVELS, grid_search
 from rlprune.search.harness import SearchHarness, SearchResult
+from rlprune.search.methods import METHODS, SearchMethod, register_method
 from rlprune.search.objective import (
     Objective,
     PSNRObjective,
@@ -32,7 +33,6 @@ from rlprune.search.objective import (
 from rlprune.search.visited import VisitedInputs
 
 __all__ = [
-    "BASELINES",
     "DEFAULT_LEVELS",
     "METHODS",
     "Executor",
@@ -43,16 +43,19 @@ __all__ = [
     "PSNRObjective",
     "ReturnObjective",
     "Score",
+    "SearchMethod",
     "SearchResult",
     "VisitedInputs",
     "baseline_plan",
     "describe_objective",
     "importance_scores",
+    "cmaes_search",
+    "gradient_search",
+    "grid_search",
     "make_executor",
+    "register_method",
     "search",
 ]
-
-METHODS = ("magnitude", "random", "activation", "grid", "gradient", "cmaes")
 
 
 def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
@@ -93,31 +96,28 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
             count towards every search that uses them.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown search method {method!r}; choose one of {METHODS}")
+        raise ValueError(f"unknown search method {method!r}; choose one of {list(METHODS)}")
+    chosen = METHODS[method]
     grouper = ComponentGrouper(agent, components, interfaces=interfaces)
-    base = BASELINES.get(method, criterion)
+    base = chosen.criterion or criterion
     visited = visited or VisitedInputs(objective, agent, run_dir)
-    uses_states = (base in DATA_CRITERIA and stats is None) or method == "gradient"
-    if base in DATA_CRITERIA and stats is None:
+    measure_stats = needs_stats(base) and stats is None
+    if measure_stats:
         stats = collect_channel_stats(grouper, visited.inputs(), seed=seed)
     ranking = ChannelRanking(grouper, importance_scores(grouper, base, seed=seed, stats=stats),
                              round_to=round_to)
     ranking.check_reachable(rho, eps)  # before any run state is written
     harness = SearchHarness(agent, grouper, ranking, objective, rho, eps,
-                            budget=1 if method in BASELINES else budget, scope=scope,
+                            budget=1 if chosen.is_baseline else budget, scope=scope,
                             run_dir=run_dir, progress=progress, executor=executor,
                             method=method)
     try:
-        if method in BASELINES:
+        if chosen.is_baseline:  # the plan is the ranking itself: one evaluation
             harness.evaluate(np.ones(len(harness.units)))
-        elif method == "grid":
-            grid_search(harness)
-        elif method == "gradient":
-            gradient_search(harness, visited.inputs(), visited.states()[0], seed=seed)
         else:
-            cmaes_search(harness, seed=seed)
+            chosen.run(harness, visited, seed)
     finally:
         harness.close()
-    if uses_states:
+    if measure_stats or chosen.uses_states:
         harness.extra_env_steps += visited.env_steps
     return harness.result()

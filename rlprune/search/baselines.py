@@ -13,12 +13,15 @@ import torch
 from rlprune.grouping import ComponentGrouper
 from rlprune.importance import ChannelStats, make_importance
 from rlprune.ranking import ChannelRanking, Coefficients, PruningPlan
+from rlprune.search.methods import METHODS, SearchMethod, register_method
 
-__all__ = ["BASELINES", "baseline_plan", "importance_scores"]
+__all__ = ["baseline_plan", "importance_scores"]
 
-BASELINES = {"magnitude": "l2", "random": "random", "activation": "activation"}
-"""Baseline name -> importance criterion (``activation``: mean |activation| on visited
-states, needs their statistics)."""
+register_method(SearchMethod("magnitude", criterion="l2",
+                             description="global L2 magnitude, as torch-pruning's"))
+register_method(SearchMethod("random", criterion="random", description="seeded random"))
+register_method(SearchMethod("activation", criterion="activation",
+                             description="mean |activation| on visited states"))
 
 
 def importance_scores(grouper: ComponentGrouper, criterion: str, seed: int = 0,
@@ -37,8 +40,9 @@ def baseline_plan(grouper: ComponentGrouper, method: str, rho: float, eps: float
         ValueError: unknown method, or rho/eps out of range.
         InfeasibleTarget: the target cannot be met.
     """
-    if method not in BASELINES:
-        raise ValueError(f"unknown baseline {method!r}; choose one of {sorted(BASELINES)}")
-    scores = importance_scores(grouper, BASELINES[method], seed=seed, stats=stats)
+    baselines = sorted(name for name, m in METHODS.items() if m.is_baseline)
+    if method not in baselines:
+        raise ValueError(f"unknown baseline {method!r}; choose one of {baselines}")
+    scores = importance_scores(grouper, METHODS[method].criterion, seed=seed, stats=stats)
     ranking = ChannelRanking(grouper, scores, round_to=round_to)
     return ranking.plan(Coefficients([g.id for g in grouper.groups]), rho, eps)

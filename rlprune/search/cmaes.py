@@ -11,6 +11,7 @@ import cma
 import numpy as np
 
 from rlprune.search.harness import BudgetExhausted, SearchHarness
+from rlprune.search.methods import SearchMethod, register_method
 
 __all__ = ["cmaes_search"]
 
@@ -38,3 +39,7 @@ def cmaes_search(harness: SearchHarness, sigma0: float = 0.5, popsize: int | Non
             es.tell(candidates, [-v if np.isfinite(v) else 1e12 for v in values])
     except BudgetExhausted:
         return
+
+
+register_method(SearchMethod("cmaes", lambda harness, visited, seed: cmaes_search(
+    harness, seed=seed), description="CMA-ES on log-coefficients, ours"))

@@ -53,6 +53,7 @@ from rlprune.masking import ChannelMasks
 from rlprune.prune import prune_physically
 from rlprune.ranking import InfeasibleTarget
 from rlprune.search.harness import BudgetExhausted, SearchHarness
+from rlprune.search.methods import SearchMethod, register_method
 from rlprune.search.visited import VisitedInputs
 
 __all__ = ["gradient_search"]
@@ -259,3 +260,10 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
             harness.evaluate(candidate)
     except BudgetExhausted:
         return
+
+
+register_method(SearchMethod(
+    "gradient", lambda harness, visited, seed: gradient_search(
+        harness, visited.inputs(), visited.states()[0], seed=seed),
+    uses_states=True, description="constrained descent on a distillation surrogate, "
+                                  "the paper's second search"))

@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from rlprune.search.harness import BudgetExhausted, SearchHarness
+from rlprune.search.methods import SearchMethod, register_method
 
 __all__ = ["DEFAULT_LEVELS", "grid_search"]
 
@@ -50,3 +51,7 @@ def grid_search(harness: SearchHarness, levels: tuple[float, ...] = DEFAULT_LEVE
                         best, best_value, improved = trial, value, True
     except BudgetExhausted:
         return
+
+
+register_method(SearchMethod("grid", lambda harness, visited, seed: grid_search(harness),
+                             description="grid over coefficient levels, the paper's"))

@@ -1,0 +1,91 @@
+"""``rlprune zoo`` on a folder laid out as RL Zoo writes it, with real SB3 agents."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from rlprune.adapters import shipped_checkpoint
+from rlprune.cli import app
+from rlprune.zoo import find_zoo_agents
+
+FAST = ["--sparsities", "0.5", "--methods", "magnitude", "--episodes", "1",
+        "--eval-episodes", "1", "--max-episode-steps", "50"]
+
+
+@pytest.fixture(scope="module")
+def zoo_folder(tmp_path_factory):
+    """logs/ALGO/ENV_1/ENV.zip for two shipped agents, a checkpoint to skip, a damaged run."""
+    logs = tmp_path_factory.mktemp("zoo") / "logs"
+    for name, env in (("sac-halfcheetah", "HalfCheetah-v5"), ("sac-hopper", "Hopper-v5")):
+        run = logs / "sac" / f"{env}_1"
+        run.mkdir(parents=True)
+        shutil.copy(shipped_checkpoint(name), run / f"{env}.zip")
+        shutil.copy(shipped_checkpoint(name), run / "rl_model_1000_steps.zip")
+    damaged = logs / "td3" / "Walker2d-v5_1"
+    damaged.mkdir(parents=True)
+    (damaged / "Walker2d-v5.zip").write_bytes(shipped_checkpoint("sac-hopper").read_bytes()[:4000])
+    return logs
+
+
+def test_finds_each_runs_published_agent_and_skips_checkpoints(zoo_folder):
+    agents = find_zoo_agents([zoo_folder])
+    assert [a.name for a in agents] == ["sac/HalfCheetah-v5_1", "sac/Hopper-v5_1",
+                                        "td3/Walker2d-v5_1"]
+    assert all(a.path.name == a.name.split("/")[1].rsplit("_", 1)[0] + ".zip"
+               for a in agents)
+
+
+def test_zoo_writes_a_leaderboard_reports_the_damaged_agent_and_resumes(zoo_folder, tmp_path):
+    out = tmp_path / "zoo-run"
+    first = CliRunner().invoke(app, ["zoo", str(zoo_folder), "--out", str(out), *FAST,
+                                     "--json"])
+    assert first.exit_code == 0, first.output
+    board = json.loads((out / "leaderboard.json").read_text())
+    rows = {(r["agent"], r.get("method")): r for r in board["rows"]}
+    for agent, env in (("sac/HalfCheetah-v5_1", "HalfCheetah-v5"),
+                       ("sac/Hopper-v5_1", "Hopper-v5")):
+        dense, pruned = rows[agent, "dense"], rows[agent, "magnitude"]
+        assert dense["algo"] == "SAC" and dense["env_id"] == env
+        assert dense["pct_of_dense"] == 100.0 and dense["episodes"] == 1
+        assert abs(pruned["sparsity"] - 0.5) <= 0.01
+        assert pruned["pct_of_dense"] == pytest.approx(100 * pruned["mean"] / dense["mean"])
+        # the dense row is the agent's own held-out evaluation (seed + 1000)
+        single = CliRunner().invoke(app, ["eval", str(zoo_folder / agent / f"{env}.zip"),
+                                          "--episodes", "1", "--seed", "1000", "--json"])
+        assert json.loads(single.output.strip().splitlines()[-1])["mean"] == pytest.approx(dense["mean"])
+    damaged = rows["td3/Walker2d-v5_1", None]
+    assert "Walker2d-v5.zip" in damaged["error"]
+    table = (out / "leaderboard.md").read_text()
+    assert all(column in table for column in ("algo", "env_id", "mean", "std", "episodes",
+                                              "pct_of_dense", "search_env_steps"))
+    assert (out / "leaderboard.png").stat().st_size > 0
+
+    again = CliRunner().invoke(app, ["zoo", str(zoo_folder), "--out", str(out), *FAST,
+                                     "--json"])
+    assert again.exit_code == 0
+    assert "magnitude rho=0.5" not in again.output  # every finished cell was kept
+    assert json.loads((out / "leaderboard.json").read_text())["rows"] == board["rows"]
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--methods", "magnitude,nope"], "unknown methods"),
+    (["--sparsities", "1.2"], "sparsities must be in"),
+])
+def test_bad_zoo_settings_exit_2_and_write_nothing(zoo_folder, tmp_path, args, match):
+    out = tmp_path / "never"
+    run = CliRunner().invoke(app, ["zoo", str(zoo_folder), "--out", str(out), *args])
+    assert run.exit_code == 2 and match in run.output
+    assert not out.exists()
+
+
+def test_folder_without_agents_exits_2_and_writes_nothing(tmp_path):
+    (tmp_path / "logs" / "sac").mkdir(parents=True)
+    out = tmp_path / "never"
+    run = CliRunner().invoke(app, ["zoo", str(tmp_path / "logs"), "--out", str(out)])
+    assert run.exit_code == 2 and "no agents in" in run.output
+    assert len(run.output.strip().splitlines()) == 1
+    assert not out.exists()
