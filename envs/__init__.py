@@ -12,7 +12,14 @@ from envs.perturb import (
     mujoco_model,
     parse_perturbations,
 )
-from envs.registry import ActionRepeat, episode_length, make_env, make_vector_env, resolve_spec
+from envs.registry import (
+    ActionRepeat,
+    current_spec,
+    episode_length,
+    make_env,
+    make_vector_env,
+    resolve_spec,
+)
 from envs.rollout import EpisodeBatch, run_episodes
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "PerturbationSpec",
     "PhysicsScale",
     "apply_perturbations",
+    "current_spec",
     "dmc_task_names",
     "episode_length",
     "make_env",

@@ -1,12 +1,15 @@
 """``make_env``: one entry point for DMC tasks and registered Gymnasium ids.
 
 Specs: ``"dmc/cartpole-swingup"`` (any ``domain-task`` of ``dm_control.suite``; TD-MPC2's
-``cup-catch`` alias is accepted) or any Gymnasium id such as ``"Pendulum-v1"``.
+``cup-catch`` alias is accepted) or any Gymnasium id such as ``"Pendulum-v1"``. Ids whose
+Gymnasium entry needs mujoco-py (``HalfCheetah-v3``, ``Hopper-v2``: what public pretrained
+agents were trained on; mujoco-py no longer installs) run on the newest version of the task.
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +18,8 @@ import gymnasium as gym
 from envs.dmc import DMCEnv, dmc_task_names
 from envs.perturb import PerturbationSpec, apply_perturbations
 
-__all__ = ["ActionRepeat", "episode_length", "make_env", "make_vector_env", "resolve_spec"]
+__all__ = ["ActionRepeat", "current_spec", "episode_length", "make_env", "make_vector_env",
+           "resolve_spec"]
 
 DMC_PREFIX = "dmc/"
 _DMC_ALIASES = {"cup": "ball_in_cup"}
@@ -46,6 +50,33 @@ def _close_matches(name: str) -> str:
     return f"; did you mean {', '.join(matches)}?" if matches else ""
 
 
+def _needs_mujoco_py(env_spec: gym.envs.registration.EnvSpec) -> bool:
+    entry = env_spec.entry_point
+    name = entry if isinstance(entry, str) else getattr(entry, "__name__", "")
+    return "mujoco_py" in name
+
+
+def current_spec(spec: str) -> str:
+    """``spec``, or the newest version of its task when its Gymnasium entry needs mujoco-py
+    (one line on stderr says so).
+
+    HalfCheetah, Hopper and Walker2d v5 have the spaces of v2/v3; other tasks changed theirs
+    (Ant-v5's default observation): evaluators compare spaces before any episode.
+    """
+    old = gym.registry.get(spec)
+    if old is None or not _needs_mujoco_py(old):
+        return spec
+    versions = [s for s in gym.registry.values() if s.namespace == old.namespace
+                and s.name == old.name and s.version is not None and not _needs_mujoco_py(s)]
+    if not versions:
+        raise ValueError(f"{spec} needs mujoco-py, which does not install with current "
+                         "Python and MuJoCo, and no newer version of it is registered")
+    new = max(versions, key=lambda s: s.version).id
+    print(f"rlprune: note: {spec} needs mujoco-py (not installable); running {new} instead",
+          file=sys.stderr)
+    return new
+
+
 def resolve_spec(spec: str) -> tuple[str, str, str | None]:
     """Splits a spec into (kind, name, task): ``("dmc", domain, task)`` or ``("gym", id, None)``.
 
@@ -61,7 +92,7 @@ def resolve_spec(spec: str) -> tuple[str, str, str | None]:
             return "dmc", domain, task
         raise ValueError(f"unknown DMC task {spec!r}{_close_matches(spec)}")
     if spec in gym.registry:
-        return "gym", spec, None
+        return "gym", current_spec(spec), None
     raise ValueError(f"unknown env {spec!r}{_close_matches(spec)}")
 
 

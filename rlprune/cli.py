@@ -114,13 +114,14 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Mean episode return with a 95% confidence interval."""
     try:
-        from rlprune.evaluate import ClosedLoopEvaluator, agent_task
+        from rlprune.evaluate import ClosedLoopEvaluator
 
         adapter = _load(agent, task, vecnormalize, planner)
-        spec, repeat = agent_task(adapter, env)
-        result = ClosedLoopEvaluator(spec, episodes=episodes, seed=seed, action_repeat=repeat,
-                                     perturb=perturb, max_episode_steps=max_episode_steps
-                                     ).evaluate(adapter)
+        evaluator = ClosedLoopEvaluator.for_agent(adapter, env, episodes=episodes, seed=seed,
+                                                  perturb=perturb,
+                                                  max_episode_steps=max_episode_steps)
+        spec = evaluator.env_spec
+        result = evaluator.evaluate(adapter)
         if result.any_failed:
             raise ValueError(result.error or
                              f"{int(result.failed.sum())} of {episodes} episodes failed on a "
@@ -318,7 +319,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
-        from rlprune.evaluate import agent_task
+        from rlprune.evaluate import ClosedLoopEvaluator
         from rlprune.report import markdown_table
         from rlprune.robustness import parse_grid, plot_robustness, robustness_study
 
@@ -327,9 +328,12 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
             raise ValueError("give at most two perturbations to vary (one line plot or "
                              "one heatmap per agent)")
         loaded = {name: _load(name) for name in agents}
-        spec, repeat = agent_task(next(iter(loaded.values())), env)
+        nominal = ClosedLoopEvaluator.for_agent(next(iter(loaded.values())), env, episodes=1)
+        spec = nominal.env_spec
         rows = robustness_study(loaded, spec, grid, out, episodes=episodes, seed=seed,
-                                action_repeat=repeat, max_episode_steps=max_episode_steps)
+                                action_repeat=nominal.options["action_repeat"],
+                                max_episode_steps=max_episode_steps,
+                                env_kwargs=nominal.env_kwargs)
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
     except _USER_ERRORS as e:
         _fail(e)

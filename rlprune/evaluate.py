@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -91,12 +92,15 @@ class ClosedLoopEvaluator:
     """Runs an agent for a fixed set of seeded episodes on one env spec.
 
     Args:
-        env: env spec for ``envs.make_env`` (``"dmc/cartpole-swingup"``, ``"Hopper-v5"``).
+        env: env spec for ``envs.make_env`` (``"dmc/cartpole-swingup"``, ``"Hopper-v5"``); an
+            id that needs mujoco-py runs as its newest version (``envs.registry.current_spec``).
         episodes: episodes per evaluation (all run in one batch).
         seed: episode ``i`` resets with ``seed + i``; the agent is reset with ``seed``.
         action_repeat: agent steps span this many env steps.
         perturb: perturbations for robustness studies (see ``envs.perturb``).
         max_episode_steps: cap on episode length (env steps), e.g. for quick checks.
+        env_kwargs: keyword arguments of the Gymnasium env (an RL Zoo agent's
+            ``env_kwargs.yml``); ``for_agent`` passes the agent's own.
     """
 
     def __init__(
@@ -107,22 +111,40 @@ class ClosedLoopEvaluator:
         action_repeat: int = 1,
         perturb: str | Mapping[str, float] | None = None,
         max_episode_steps: int | None = None,
+        env_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
-        self.env_spec, self.episodes, self.seed = env, episodes, seed
+        self.requested_spec = env
+        """The spec asked for (``env_spec`` is what runs)."""
+        self.env_spec, self.episodes, self.seed = envs.current_spec(env), episodes, seed
+        self.env_kwargs = dict(env_kwargs or {})
         self.options = {"action_repeat": action_repeat, "perturb": perturb,
                         "max_episode_steps": max_episode_steps, "perturb_seed": seed}
         self._envs: dict[int, list[gym.Env]] = {}
-        probe = envs.make_env(env, **self.options)  # bad spec or perturbation fails here
+        probe = self._make_env()  # a bad spec, option or env kwarg fails here
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
+
+    @classmethod
+    def for_agent(cls, agent: AgentAdapter, env: str | None = None,
+                  **options: Any) -> ClosedLoopEvaluator:
+        """An evaluator on the agent's own task (or ``env``), at its action repeat and with
+        the env kwargs it was trained with (both only on its own task); ``options`` as for
+        the constructor."""
+        spec, repeat = agent_task(agent, env)
+        info = agent.describe()
+        kwargs = info.get("env_kwargs") if spec == info.get("task") else None
+        return cls(spec, action_repeat=repeat, env_kwargs=kwargs, **options)
+
+    def _make_env(self) -> gym.Env:
+        return envs.make_env(self.env_spec, **self.options, **self.env_kwargs)
 
     def _env_list(self, n: int) -> list[gym.Env]:
         """n env copies, made once and reused: every episode starts from a seeded reset
         (perturbations re-applied), so reuse changes no result."""
         if n not in self._envs:
-            self._envs[n] = [envs.make_env(self.env_spec, **self.options) for _ in range(n)]
+            self._envs[n] = [self._make_env() for _ in range(n)]
         return self._envs[n]
 
     def close(self) -> None:
@@ -139,6 +161,8 @@ class ClosedLoopEvaluator:
 
     def check_agent(self, agent: AgentAdapter) -> None:
         """Raises ValueError if the agent's spaces do not fit the env (before any episode)."""
+        via = "" if self.env_spec == self.requested_spec else \
+            f" (run for {self.requested_spec}, which needs mujoco-py)"
         for what, agent_space, env_space in (
                 ("observation", agent.observation_space, self.observation_space),
                 ("action", agent.action_space, self.action_space)):
@@ -147,7 +171,9 @@ class ClosedLoopEvaluator:
                                  f"{self.env_spec}")
             if agent_space.shape != env_space.shape:
                 raise ValueError(f"{what} space mismatch: the agent expects shape "
-                                 f"{agent_space.shape}, {self.env_spec} gives {env_space.shape}")
+                                 f"{agent_space.shape}, {self.env_spec} gives "
+                                 f"{env_space.shape}{via}; pass --env with the task (version "
+                                 "and env kwargs) the agent was trained on")
 
     def evaluate(self, agent: AgentAdapter, recorder: StateRecorder | None = None,
                  episodes: range | None = None) -> EvalResult:

@@ -170,7 +170,7 @@ def distill_on_objective(dense: AgentAdapter, pruned: AgentAdapter, objective: O
     are refreshed halfway with the pruned agent's own episodes (its env steps are not
     counted: fine-tuning results are reported apart from the searches')."""
     refresh = ((lambda agent: objective.visited_states(agent)[:2])
-               if getattr(objective, "closed_loop", False) else None)
+               if objective.closed_loop else None)
     return distill(dense, pruned, *visited.states(), steps=steps, seed=seed, refresh=refresh)
 
 

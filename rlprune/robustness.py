@@ -12,6 +12,7 @@ import itertools
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,8 +53,12 @@ def parse_grid(spec: str) -> dict[str, list[float]]:
 
 def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[str, list[float]],
                      out: str | Path, episodes: int = 4, seed: int = 0, action_repeat: int = 1,
-                     max_episode_steps: int | None = None) -> list[dict]:
-    """Evaluates every agent at every grid point; returns (and saves) one row per pair."""
+                     max_episode_steps: int | None = None,
+                     env_kwargs: Mapping[str, Any] | None = None) -> list[dict]:
+    """Evaluates every agent at every grid point; returns (and saves) one row per pair.
+
+    ``env_kwargs`` configure the env as the agents were trained (RL Zoo's env_kwargs.yml).
+    """
     out = Path(out)
     path = out / "results.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
@@ -63,7 +68,8 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
         perturb = dict(zip(names, values))
         evaluator = ClosedLoopEvaluator(env, episodes=episodes, seed=seed,
                                         action_repeat=action_repeat, perturb=perturb,
-                                        max_episode_steps=max_episode_steps)
+                                        max_episode_steps=max_episode_steps,
+                                        env_kwargs=env_kwargs)
         for label, agent in agents.items():
             if (label, json.dumps(perturb, sort_keys=True)) in done:
                 continue

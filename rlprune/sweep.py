@@ -34,7 +34,6 @@ from rlprune.search import (
     Objective,
     ReturnObjective,
     VisitedInputs,
-    describe_objective,
     search,
 )
 from rlprune.search.baselines import baseline_plan
@@ -61,7 +60,7 @@ def _dense_run(agent: AgentAdapter, objective: Objective,
     Kept in ``out`` (weights-only): a resumed sweep does not play the dense agent's
     held-out episodes again (ten full TD-MPC2 episodes take minutes on a CPU).
     """
-    path, described = out / DENSE_FILE, describe_objective(objective)
+    path, described = out / DENSE_FILE, objective.describe()
     if path.exists():
         saved = load_weights_only(path)
         if saved["objective"] == described:
@@ -165,8 +164,8 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
     settings = {"tol": tol, "budget": budget, "seed": seed, "criterion": criterion,
                 "round_to": round_to, "finetune": finetune,
                 "components": components, "interfaces": list(interfaces),
-                "objective": describe_objective(objective),
-                "report": describe_objective(report_objective)}
+                "objective": objective.describe(),
+                "report": report_objective.describe()}
     out = Path(out)
     path = out / SWEEP_FILE
     rows = _saved_rows(path, settings)

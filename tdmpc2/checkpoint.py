@@ -19,7 +19,8 @@ import torch
 from tdmpc2.agent import TDMPC2Agent
 from tdmpc2.config import ModelConfig, PlannerConfig
 
-__all__ = ["FORMAT", "atomic_save", "load_agent", "read_checkpoint", "save_agent"]
+__all__ = ["FORMAT", "atomic_save", "load_agent", "load_weights", "read_checkpoint",
+           "save_agent"]
 
 FORMAT = "tdmpc2-agent"
 FORMAT_VERSION = 1
@@ -54,6 +55,29 @@ def save_agent(path: str | os.PathLike, agent: TDMPC2Agent, meta: dict[str, Any]
     }, path)
 
 
+def load_weights(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU, with errors a user can act on.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a (complete) torch file, or one that needs unpickling of code
+            objects (never done: that would run code from the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no tdmpc2 checkpoint at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):
+            raise ValueError(f"{path} is not a readable torch checkpoint") from e
+        raise ValueError(
+            f"{path} holds pickled Python objects, not a weights-only tdmpc2 checkpoint "
+            "(refusing to unpickle code from a file)") from e
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path} is not a readable torch checkpoint: {e}") from e
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads and checks a tdmpc2 agent file without building the agent.
 
@@ -63,18 +87,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             torch file that is not a tdmpc2 agent.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no tdmpc2 checkpoint at {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" not in str(e):
-            raise ValueError(f"{path} is not a readable torch checkpoint") from e
-        raise ValueError(
-            f"{path} holds pickled Python objects, not a weights-only tdmpc2 checkpoint "
-            "(refusing to unpickle code from a file)") from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path} is not a readable torch checkpoint: {e}") from e
+    data = load_weights(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is a torch file but not a tdmpc2 agent (format "
                          f"{data.get('format') if isinstance(data, dict) else type(data)!r})")

@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SIZE_PRESETS", "ModelConfig", "PlannerConfig", "TrainConfig", "model_config_for"]
+__all__ = ["SIZE_PRESETS", "ModelConfig", "PlannerConfig", "TrainConfig", "model_config_for",
+           "parse_planner"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class ModelConfig:
     """Lower bound of the policy's log standard deviation."""
     log_std_max: float = 2.0
     """Upper bound of the policy's log standard deviation."""
+    termination: bool = False
+    """A termination head (z -> logit that the episode ends), as official TD-MPC2 models of
+    episodic tasks have: the planner stops summing rewards after a predicted end. Our
+    trainer does not learn one; official checkpoints bring it."""
     hidden_widths: dict[str, list[int]] = field(default_factory=dict)
     """Per-component hidden widths after structured pruning (``{"pi": [200, 180]}``);
     a component not listed has the dense widths above. ``"Q"`` applies to all heads,
@@ -109,6 +114,44 @@ class PlannerConfig:
             raise ValueError("num_elites must be in (0, num_samples]")
         if self.horizon < 1 or self.iterations < 1:
             raise ValueError("horizon and iterations must be >= 1")
+
+
+_PLANNER_ALIASES = {"samples": "num_samples", "elites": "num_elites", "pi_trajs": "num_pi_trajs"}
+"""Short names ``parse_planner`` accepts besides the field names."""
+
+
+def parse_planner(text: str, base: PlannerConfig | None = None) -> PlannerConfig:
+    """A planner from ``"iterations=4,samples=256"``: ``base`` (default: TD-MPC2's) with
+    those fields changed; changing ``samples`` alone keeps TD-MPC2's 1/8 elites.
+
+    Raises:
+        ValueError: not ``key=value`` pairs, an unknown key, a value of the wrong type or
+            a planner that is not valid (e.g. more policy trajectories than samples).
+    """
+    base = base or PlannerConfig()
+    kinds = {f.name: f.type for f in dataclasses.fields(PlannerConfig)}
+    usage = (f"planner settings are comma-separated key=value pairs like "
+             f"'iterations=4,samples=256' (keys: {', '.join([*kinds, *_PLANNER_ALIASES])})")
+    changes: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in str(text).split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        key = _PLANNER_ALIASES.get(key, key)
+        if not sep or key not in kinds:
+            raise ValueError(f"{usage}; got {text!r}")
+        whole = kinds[key] == "int"  # field types are strings (postponed annotations)
+        try:
+            changes[key] = int(value) if whole else float(value)
+        except ValueError:
+            raise ValueError(f"planner setting {item!r} needs a "
+                             f"{'whole number' if whole else 'number'}; {usage}") from None
+    if not changes:
+        raise ValueError(f"{usage}; got {text!r}")
+    if "num_samples" in changes and "num_elites" not in changes:
+        changes["num_elites"] = max(1, changes["num_samples"] // 8)
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as e:
+        raise ValueError(f"planner {text!r} is not valid: {e}") from e
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class MPPIPlanner:
         """Discounted model return of action sequences plus a terminal Q value
         (differentiable in the model where gradients are on: pruning fits to it).
 
+        With a termination head, rewards and the terminal value after a predicted episode
+        end count zero, as in official TD-MPC2 for episodic tasks.
+
         Args:
             z: latents [n * S, L], the S candidates of each of n rows together.
             actions: [H, n * S, A].
@@ -74,16 +77,19 @@ class MPPIPlanner:
         """
         per_row = z.shape[0] // n
         value = torch.zeros(z.shape[0], 1)
+        alive = torch.ones(z.shape[0], 1)  # 0 after a predicted episode end
         weight = 1.0
         for action in actions:
             reward = self.model.two_hot.decode(self.model.reward_logits(z, action))
             z = self.model.next(z, action)
-            value = value + weight * reward
+            value = value + weight * alive * reward
             weight *= self.discount
+            if self.model.termination is not None:
+                alive = alive * (1 - self.model.terminated(z))
         noise = self._randn(n, per_row, self.model.cfg.action_dim).flatten(0, 1)
         terminal, _, _ = self.model.policy(z, noise)
         pairs = self._q_pairs(n).repeat_interleave(per_row, dim=0)
-        return value + weight * self.model.q_value(z, terminal, pairs, "avg")
+        return value + weight * alive * self.model.q_value(z, terminal, pairs, "avg")
 
     @torch.no_grad()
     def _policy_trajectories(self, z: torch.Tensor) -> torch.Tensor:

@@ -63,7 +63,8 @@ class WorldModel(nn.Module):
 
     Components: ``encoder`` (obs -> z), ``dynamics`` ([z, a] -> z'), ``reward``
     ([z, a] -> two-hot logits), ``pi`` (z -> mean, log-std), ``Qs[i]`` ([z, a] -> two-hot
-    logits); ``target_Qs`` are Polyak averages used only for TD targets.
+    logits); ``target_Qs`` are Polyak averages used only for TD targets. Optional:
+    ``termination`` (z -> logit that the episode has ended), when ``cfg.termination``.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -80,6 +81,8 @@ class WorldModel(nn.Module):
             build_mlp(za, cfg.widths(f"Q{i}"), cfg.num_bins, dropout=cfg.dropout)
             for i in range(cfg.num_q)
         )
+        self.termination = (build_mlp(cfg.latent_dim, cfg.widths("termination"), 1)
+                            if cfg.termination else None)
         self.apply(_init_weights)
         # TD-MPC2 zero-initialises reward and value heads: predictions start at 0.
         for head in [self.reward, *self.Qs]:
@@ -89,12 +92,15 @@ class WorldModel(nn.Module):
         self.two_hot = TwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
 
     def components(self) -> dict[str, nn.Module]:
-        """The prunable networks by name: encoder, dynamics, reward, pi, Q0..Q{n-1}."""
+        """The prunable networks by name: encoder, dynamics, reward, pi, Q0..Q{n-1}
+        (and termination where the model has one)."""
         named: dict[str, nn.Module] = {
             "encoder": self.encoder, "dynamics": self.dynamics,
             "reward": self.reward, "pi": self.pi,
         }
         named.update({f"Q{i}": q for i, q in enumerate(self.Qs)})
+        if self.termination is not None:
+            named["termination"] = self.termination
         return named
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
@@ -105,6 +111,11 @@ class WorldModel(nn.Module):
 
     def reward_logits(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.reward(torch.cat([z, action], dim=-1))
+
+    def terminated(self, z: torch.Tensor) -> torch.Tensor:
+        """1.0 where the termination head predicts the episode has ended at z, else 0.0
+        ([..., 1]; official TD-MPC2 thresholds its probability at 0.5)."""
+        return (torch.sigmoid(self.termination(z)) > 0.5).to(z.dtype)
 
     def policy(
         self, z: torch.Tensor, noise: torch.Tensor

@@ -76,7 +76,7 @@ def test_distillation_explores_actions_only_where_components_read_them():
 class LowerPSNRIsBetter(PSNRObjective):
     """An objective that fine-tuning towards the dense autoencoder makes worse."""
 
-    def __call__(self, agent):
+    def __call__(self, agent, incumbent=None):
         return Score(-agent.psnr(self.images))
 
 

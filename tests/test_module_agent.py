@@ -12,6 +12,7 @@ from torch import nn
 
 from rlprune import ClosedLoopEvaluator, load_agent, prune_physically
 from rlprune.adapters import ModuleAdapter
+from rlprune.adapters.vecnormalize import ObservationNormalizer
 from rlprune.evaluate import StateRecorder, agent_task
 from rlprune.search import ReturnObjective, search
 
@@ -73,6 +74,26 @@ def test_discrete_policy_acts_by_argmax_of_its_logits():
     np.testing.assert_array_equal(agent.act(obs), expected)
     result = ClosedLoopEvaluator("CartPole-v1", episodes=2, seed=0).evaluate(agent)
     assert not result.any_failed and result.env_steps == int(result.lengths.sum()) > 0
+
+
+def test_observation_normaliser_is_applied_when_acting_and_in_the_exported_policy():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    rng = np.random.default_rng(0)
+    mean, var = rng.normal(size=3), rng.uniform(0.5, 4.0, size=3)
+    agent = ModuleAdapter(net, torch.zeros(1, 3), policy="model",
+                          observation_space=gym.spaces.Box(-np.inf, np.inf, (3,)),
+                          action_space=gym.spaces.Box(-2.0, 2.0, (1,)), task="Pendulum-v1",
+                          normalizer=ObservationNormalizer.from_stats(mean, var))
+    obs = rng.normal(size=(8, 3)).astype(np.float32) * 5
+    scaled = np.clip((obs - mean) / np.sqrt(var + 1e-8), -10, 10).astype(np.float32)
+    expected = np.clip(net(torch.as_tensor(scaled)).detach().numpy(), -2, 2)
+    np.testing.assert_allclose(agent.act(obs), expected, atol=1e-6)
+    policy, _ = agent.export_graphs()["policy"]
+    np.testing.assert_allclose(policy(torch.as_tensor(obs)).detach().numpy(),
+                               net(torch.as_tensor(scaled)).detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="one shape"):
+        ObservationNormalizer.from_stats(mean, var[:2])
 
 
 @pytest.mark.parametrize("options, match", [

@@ -13,6 +13,7 @@ import envs
 import rlprune
 from rlprune.autoencoder import digits_split
 from rlprune.search import (
+    Objective,
     PSNRObjective,
     ReturnObjective,
     Score,
@@ -27,29 +28,24 @@ from tests.test_evaluate import linear_policy, small_tdmpc2
 SHIPPED_AE = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"
 
 
-class Counting:
+class Counting(Objective):
     """Wraps an objective and counts how often it really runs."""
 
-    def __init__(self, objective) -> None:
+    def __init__(self, objective: Objective) -> None:
         self.objective, self.calls, self.visits = objective, 0, 0
+        self.closed_loop, self.physical = objective.closed_loop, objective.physical
+        self.races = objective.races
 
-    def __call__(self, agent) -> Score:
+    def __call__(self, agent, incumbent=None) -> Score:
         self.calls += 1
-        return self.objective(agent)
+        return self.objective(agent, incumbent)
 
-    def visited_states(self, agent):
+    def describe(self) -> dict:
+        return self.objective.describe()
+
+    def scored_states(self, agent):
         self.visits += 1
-        return self.objective.visited_states(agent)
-
-    def __getattr__(self, name):  # closed_loop, physical, describe, scored_states...
-        value = getattr(self.objective, name)
-        if name != "scored_states":
-            return value
-
-        def scored_states(agent):
-            self.visits += 1
-            return value(agent)
-        return scored_states
+        return self.objective.scored_states(agent)
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +131,10 @@ def test_return_objective_search_on_a_world_model():
 
 def test_ensemble_heads_share_one_coefficient_per_component_search():
     agent = small_tdmpc2()
+    never_scored = Counting(ReturnObjective(rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup")))
     grouper = rlprune.ComponentGrouper(agent)
     ranking = rlprune.ChannelRanking(grouper, importance_scores(grouper, "l2"))
-    harness = SearchHarness(agent, grouper, ranking, Counting(None), 0.3, 0.03, budget=1,
+    harness = SearchHarness(agent, grouper, ranking, never_scored, 0.3, 0.03, budget=1,
                             progress=False)
     assert harness.units == ["encoder", "dynamics", "reward", "pi", "Qs"]
     coefficients = harness.coefficients(np.array([1.0, 1.0, 1.0, 1.0, 0.25])).as_dict()
@@ -147,7 +144,7 @@ def test_ensemble_heads_share_one_coefficient_per_component_search():
     assert all(v == 1.0 for g, v in coefficients.items() if g not in q_groups)
     only_q = rlprune.ComponentGrouper(agent, ["Q0", "Q1"])  # one family: per group
     harness = SearchHarness(agent, only_q, rlprune.ChannelRanking(
-        only_q, importance_scores(only_q, "l2")), Counting(None), 0.3, 0.03, budget=1,
+        only_q, importance_scores(only_q, "l2")), never_scored, 0.3, 0.03, budget=1,
         progress=False)
     assert harness.scope == "group" and len(harness.units) == 4
 

@@ -56,7 +56,8 @@ def test_zoo_writes_a_leaderboard_reports_the_damaged_agent_and_resumes(zoo_fold
         # the dense row is the agent's own held-out evaluation (seed + 1000)
         single = CliRunner().invoke(app, ["eval", str(zoo_folder / agent / f"{env}.zip"),
                                           "--episodes", "1", "--seed", "1000", "--json"])
-        assert json.loads(single.output.strip().splitlines()[-1])["mean"] == pytest.approx(dense["mean"])
+        single_mean = json.loads(single.output.strip().splitlines()[-1])["mean"]
+        assert single_mean == pytest.approx(dense["mean"])
     damaged = rows["td3/Walker2d-v5_1", None]
     assert "Walker2d-v5.zip" in damaged["error"]
     table = (out / "leaderboard.md").read_text()

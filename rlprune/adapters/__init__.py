@@ -43,7 +43,8 @@ def shipped_checkpoint(name: str) -> Path:
 
 
 def load_agent(source: str | Path | nn.Module | AgentAdapter, *, task: str | None = None,
-               vecnormalize: str | Path | None = None, **module_options) -> AgentAdapter:
+               vecnormalize: str | Path | None = None, planner: str | None = None,
+               **module_options) -> AgentAdapter:
     """Wraps an agent for pruning, detecting its kind.
 
     Args:
@@ -53,6 +54,7 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, *, task: str | Non
             ``output_layers=``/``policy=`` for ``ModuleAdapter``).
         task: the task to act in, for multi-task checkpoints.
         vecnormalize: VecNormalize statistics overriding those found beside an SB3 agent.
+        planner: MPPI settings of a TD-MPC2 agent, e.g. ``"iterations=4,samples=256"``.
 
     Raises:
         FileNotFoundError: no such file or shipped name.
@@ -70,7 +72,7 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, *, task: str | Non
     if not path.is_file():
         raise FileNotFoundError(f"no agent file at {path}")
     options = LoadOptions(task=task, vecnormalize=None if vecnormalize is None
-                          else Path(vecnormalize))
+                          else Path(vecnormalize), planner=planner)
     probe = FileProbe(path)
     for kind in AGENT_KINDS.values():
         if kind.detect(probe):

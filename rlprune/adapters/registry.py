@@ -24,12 +24,15 @@ __all__ = ["AGENT_KINDS", "AgentKind", "FileProbe", "LoadOptions", "register_age
 @dataclass(frozen=True)
 class LoadOptions:
     """What a user may say about an agent file beyond its path (CLI: ``--task``,
-    ``--vecnormalize``). A kind that reads none of them refuses them by name."""
+    ``--vecnormalize``, ``--planner``). A kind that reads none of them refuses them by name."""
 
     task: str | None = None
     """Which task of a multi-task checkpoint to act in (its embedding becomes a constant)."""
     vecnormalize: Path | None = None
     """VecNormalize statistics to act with, overriding those found beside the agent."""
+    planner: str | None = None
+    """MPPI settings of a planning agent changed from its own, e.g. ``"iterations=4,samples=256"``
+    (a cheaper planner); parsed by ``tdmpc2.config.parse_planner``."""
 
     def given(self) -> set[str]:
         """Names of the options that were set."""

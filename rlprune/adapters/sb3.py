@@ -1,9 +1,12 @@
-"""Adapter for Stable-Baselines3 agents (SAC, TD3, DDPG, PPO, A2C; TQC with sb3-contrib).
+"""Adapter for Stable-Baselines3 agents (SAC, TD3, DDPG, PPO, A2C; TQC from sb3-contrib).
 
 Components are thin wrappers that *reference* the policy's own submodules, so pruning a
 component prunes the SB3 policy in place and ``model.predict`` keeps working:
 ``actor`` (observation -> action distribution parameters) and one component per critic
 head. By default only the actor is pruned: it is what runs on the embedded target.
+
+Zips of every SB3 era load: gym-era (SB3 1.x) pickles through ``sb3_legacy``, and the
+statistics, task and env kwargs RL Zoo keeps in its folders through ``rl_zoo``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from torch import nn
 
 from rlprune.adapters.base import Component, Interface, padded_rows
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
+from rlprune.adapters.rl_zoo import rl_zoo_files
+from rlprune.adapters.sb3_legacy import legacy_custom_objects
 from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
 from rlprune.io import atomic_write
 
@@ -41,17 +46,22 @@ def is_sb3_zip(probe: FileProbe) -> bool:
     return {"data", "policy.pth"} <= probe.zip_names
 
 
-def sb3_algorithm_of(path: Path) -> str:
+def _zip_data(path: Path) -> dict[str, Any]:
+    """The JSON ``data`` entry of an SB3 zip."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read("data"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable SB3 zip ({e})") from e
+
+
+def sb3_algorithm_of(path: Path, data: dict[str, Any] | None = None) -> str:
     """The algorithm (``"SAC"``...) that wrote an SB3 zip, from its policy class and data.
 
     PPO and A2C share one policy class (PPO stores a clip range, A2C does not); DDPG is
     TD3 with a policy delay of 1 and no target noise clipping.
     """
-    try:
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("data"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable SB3 zip ({e})") from e
+    data = _zip_data(path) if data is None else data
     module = str(data.get("policy_class", {}).get("__module__", ""))
     if module.endswith("common.policies"):
         return "PPO" if "clip_range" in data else "A2C"
@@ -67,11 +77,8 @@ def sb3_algorithm_of(path: Path) -> str:
 
 def _algorithm_class(name: str):
     if name == "TQC":
-        try:
-            from sb3_contrib import TQC
-        except ImportError as e:
-            raise ValueError("this is a TQC agent: pip install 'rlprune[contrib]' "
-                             "(sb3-contrib) to load it") from e
+        from sb3_contrib import TQC
+
         return TQC
     import stable_baselines3
 
@@ -138,7 +145,7 @@ class SB3Adapter:
         model: a loaded SB3 algorithm object.
         algorithm: its name (``"SAC"``, ``"PPO"``...).
         normalizer: ``VecNormalize`` observation statistics the policy was trained with
-            (found automatically next to the zip by ``from_path``).
+            (found in the RL Zoo folder or beside the zip by ``from_path``).
     """
 
     def __init__(self, model, algorithm: str,
@@ -157,24 +164,34 @@ class SB3Adapter:
 
     @classmethod
     def from_path(cls, path: str | Path, vecnormalize: Path | None = None) -> SB3Adapter:
-        """Loads an SB3 zip with the VecNormalize statistics beside it (or ``vecnormalize``)."""
+        """Loads an SB3 zip of any SB3 era, with the statistics, task and env kwargs RL Zoo
+        keeps for it (``rl_zoo_files``); ``vecnormalize`` overrides the statistics.
+
+        Raises:
+            ValueError: an unreadable zip; a normalised agent without statistics; an RL Zoo
+                wrapper rlprune does not apply.
+        """
         path = Path(path)
-        algorithm = sb3_algorithm_of(path)
+        data = _zip_data(path)
+        algorithm = sb3_algorithm_of(path, data)
+        zoo = rl_zoo_files(path)
+        zoo.check_supported()
+        statistics = vecnormalize or zoo.statistics()
+        skip = frozenset(_CUSTOM_OBJECTS)
+        custom = {**legacy_custom_objects(data, path, skip), **_CUSTOM_OBJECTS}
         try:
-            model = _algorithm_class(algorithm).load(path, device="cpu",
-                                                     custom_objects=_CUSTOM_OBJECTS)
+            model = _algorithm_class(algorithm).load(path, device="cpu", custom_objects=custom)
         except Exception as e:  # noqa: BLE001 - SB3 raises anything on a damaged file
             raise ValueError(f"{path}: SB3 cannot load this {algorithm} agent "
                              f"({type(e).__name__}: {e})") from e
-        adapter = cls(model, algorithm, ObservationNormalizer.from_file(vecnormalize)
-                      if vecnormalize else ObservationNormalizer.beside(path))
+        adapter = cls(model, algorithm,
+                      ObservationNormalizer.from_file(statistics) if statistics else None)
         if adapter.normalizer is not None:
             adapter.meta["vecnormalize"] = str(adapter.normalizer.source)
-        card = path.with_suffix(".json")  # SB3 zips do not record their env: a card may
-        if card.is_file():
-            task = json.loads(card.read_text()).get("task")
-            if task:
-                adapter.meta["task"] = task
+        if zoo.env_id:  # SB3 zips do not record their env: RL Zoo's files or a card may
+            adapter.meta["task"] = zoo.env_id
+        if zoo.env_kwargs:
+            adapter.meta["env_kwargs"] = zoo.env_kwargs
         return adapter
 
     def _observations(self, obs: np.ndarray) -> np.ndarray:
@@ -200,9 +217,8 @@ class SB3Adapter:
             return {"critic": _Chain(policy.vf_features_extractor,
                                      policy.mlp_extractor.value_net, [policy.value_net])}
         critic = policy.critic
-        nets = critic.quantiles_critics if self.algorithm == "TQC" else critic.q_networks
         return {f"qf{i}": _Critic(critic.features_extractor, q, obs_dim)
-                for i, q in enumerate(nets)}
+                for i, q in enumerate(critic.q_networks)}
 
     def components(self) -> dict[str, Component]:
         extractor, body, heads = self._actor_parts()
@@ -295,6 +311,7 @@ class SB3Adapter:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "algorithm": self.algorithm,
                 "task": self.meta.get("task"), "action_repeat": 1,
+                "env_kwargs": self.meta.get("env_kwargs", {}),
                 "observation_shape": list(self.observation_space.shape),
                 "action_shape": list(self.action_space.shape), "meta": self.meta}
 

@@ -1,4 +1,10 @@
-"""Adapter for our TD-MPC2 agents: the only place the toolkit touches ``tdmpc2``."""
+"""Adapter for TD-MPC2 agents: the only place the toolkit touches ``tdmpc2``.
+
+Two file kinds build it: our own agent files and official TD-MPC2 checkpoints, which
+``tdmpc2.official`` maps into our agent (a multi-task model with its task folded in), so
+grouping, search, pruning and saving treat both alike; a pruned official agent saves in
+our format.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +19,20 @@ from torch import nn
 
 import tdmpc2
 from rlprune.adapters.base import Component, Interface
-from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
+from rlprune.adapters.registry import AgentKind, FileProbe, LoadOptions, register_agent_kind
 from tdmpc2.checkpoint import FORMAT as TDMPC2_FORMAT
+from tdmpc2.config import parse_planner
+from tdmpc2.official import load_official_agent
 
 __all__ = ["TDMPC2Adapter"]
 
 
 def _linears(network: nn.Module) -> list[nn.Linear]:
     return [m for m in network.modules() if isinstance(m, nn.Linear)]
+
+
+_LATENT_INPUT = ("pi", "termination")
+"""Components that read the latent alone; the others (but the encoder) read [z, a]."""
 
 
 def _hidden_widths(network: nn.Module) -> list[int]:
@@ -71,13 +83,13 @@ class TDMPC2Adapter:
     @property
     def interfaces(self) -> tuple[Interface, ...]:
         cfg = self.agent.model.cfg
-        q_names = tuple(f"Q{i}" for i in range(cfg.num_q))
+        readers = tuple(name for name in self.agent.model.components() if name != "encoder")
         return (
             Interface("observation", cfg.obs_dim, (), ("encoder",)),
-            Interface("latent", self.latent_width, ("encoder", "dynamics"),
-                      ("dynamics", "reward", "pi", *q_names), prunable=True,
-                      unit=cfg.simnorm_dim),
-            Interface("action", cfg.action_dim, ("pi",), ("dynamics", "reward", *q_names),
+            Interface("latent", self.latent_width, ("encoder", "dynamics"), readers,
+                      prunable=True, unit=cfg.simnorm_dim),
+            Interface("action", cfg.action_dim, ("pi",),
+                      tuple(name for name in readers if name not in _LATENT_INPUT),
                       offset=self.latent_width),
         )
 
@@ -97,7 +109,7 @@ class TDMPC2Adapter:
         cfg = self.agent.model.cfg
         z = torch.zeros(1, self.latent_width)
         za = torch.zeros(1, self.latent_width + cfg.action_dim)
-        inputs = {"encoder": torch.zeros(1, cfg.obs_dim), "pi": z}
+        inputs = {"encoder": torch.zeros(1, cfg.obs_dim), **dict.fromkeys(_LATENT_INPUT, z)}
         decode = self.agent.model.two_hot.decode  # reward and Q heads predict two-hot logits
         return {name: Component(name, module, inputs.get(name, za), (_linears(module)[-1],),
                                 family="Qs" if name.startswith("Q") else None,
@@ -140,7 +152,7 @@ class TDMPC2Adapter:
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
         z = self.agent.model.encode(obs_t)
         za = torch.cat([z, torch.as_tensor(np.asarray(actions), dtype=torch.float32)], -1)
-        inputs = {"encoder": obs_t, "pi": z}
+        inputs = {"encoder": obs_t, **dict.fromkeys(_LATENT_INPUT, z)}
         return {name: inputs.get(name, za) for name in self.agent.model.components()}
 
     def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
@@ -181,6 +193,34 @@ def _is_tdmpc2(probe: FileProbe) -> bool:
     return isinstance(data, dict) and data.get("format") == TDMPC2_FORMAT
 
 
+def _load_tdmpc2(path: Path, options: LoadOptions) -> TDMPC2Adapter:
+    agent = tdmpc2.load_agent(path)
+    if options.planner is not None:
+        agent.set_planner(parse_planner(options.planner, agent.planner_cfg))
+    return TDMPC2Adapter(agent)
+
+
+_OFFICIAL_PREFIXES = ("_encoder.", "_dynamics.", "_reward.", "_pi.", "_Qs.")
+
+
+def _is_official(probe: FileProbe) -> bool:
+    """A ``{"model": state_dict}`` (or bare state dict) with official TD-MPC2 module names;
+    loose on purpose, so that a damaged one reaches the loader and its precise errors."""
+    data = probe.torch_data
+    state = data.get("model", data) if isinstance(data, dict) else None
+    return isinstance(state, dict) and any(str(k).startswith(_OFFICIAL_PREFIXES)
+                                           for k in state)
+
+
+def _load_official(path: Path, options: LoadOptions) -> TDMPC2Adapter:
+    planner = None if options.planner is None else parse_planner(options.planner)
+    return TDMPC2Adapter(load_official_agent(path, options.task, planner=planner))
+
+
 register_agent_kind(AgentKind(
-    "tdmpc2", "rlprune's TD-MPC2 agent file (.pt, weights only)", _is_tdmpc2,
-    lambda path, _: TDMPC2Adapter.from_path(path)))
+    "tdmpc2", "rlprune's TD-MPC2 agent file (.pt, weights only)", _is_tdmpc2, _load_tdmpc2,
+    options=frozenset({"planner"})))
+register_agent_kind(AgentKind(
+    "tdmpc2-official", "official TD-MPC2 checkpoint (nicklashansen/tdmpc2, either layout; "
+    "--task picks a multi-task model's task)", _is_official, _load_official,
+    options=frozenset({"task", "planner"})))

@@ -1,7 +1,9 @@
 """Observation statistics that SB3 agents trained under ``VecNormalize`` act with.
 
-RL Zoo saves them as ``vecnormalize.pkl`` next to the agent; without them a policy sees
-raw observations it was never trained on and its return collapses. We read the mean,
+RL Zoo saves them as ``vecnormalize.pkl`` in the agent's settings folder (``rl_zoo.py``
+finds them); without them a policy sees raw observations it was never trained on and its
+return collapses. Files pickled by SB3 1.x name ``gym`` classes: they are read with those
+names mapped to gymnasium (``sb3_legacy``), so ``gym`` need not be installed. We read the mean,
 variance, epsilon and clip range once and apply SB3's exact formula, so evaluation,
 data-aware importance, distillation and the exported ONNX policy all see what the
 policy saw in training.
@@ -9,13 +11,14 @@ policy saw in training.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from rlprune.adapters.sb3_legacy import load_legacy_pickle
 
 __all__ = ["VECNORMALIZE_FILE", "ObservationNormalizer"]
 
@@ -43,14 +46,19 @@ class ObservationNormalizer:
     var: np.ndarray
     epsilon: float
     clip: float
-    source: Path
+    source: Path | None = None
     """The ``vecnormalize.pkl`` they came from (copied next to a saved pruned agent)."""
 
     @classmethod
-    def beside(cls, agent_path: Path) -> ObservationNormalizer | None:
-        """The statistics saved next to an agent file, or None if there are none."""
-        path = agent_path.parent / VECNORMALIZE_FILE
-        return cls.from_file(path) if path.is_file() else None
+    def from_stats(cls, mean: np.ndarray, var: np.ndarray, epsilon: float = 1e-8,
+                   clip: float = 10.0) -> ObservationNormalizer:
+        """Running statistics kept elsewhere: gymnasium's ``NormalizeObservation`` (as
+        CleanRL uses it, clipped to +-10 after) or any ``(obs - mean) / sqrt(var + eps)``."""
+        mean, var = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+        if mean.shape != var.shape or np.any(var < 0):
+            raise ValueError(f"mean and var must have one shape and var >= 0, got shapes "
+                             f"{mean.shape} and {var.shape}")
+        return cls(mean, var, float(epsilon), float(clip))
 
     @classmethod
     def from_file(cls, path: Path) -> ObservationNormalizer | None:
@@ -64,8 +72,7 @@ class ObservationNormalizer:
         if not path.is_file():
             raise FileNotFoundError(f"no VecNormalize statistics at {path}")
         try:
-            with path.open("rb") as f:
-                stats = pickle.load(f)  # noqa: S301 - SB3's own format, beside an SB3 zip
+            stats = load_legacy_pickle(path)  # SB3's own format, beside an SB3 zip
             if not stats.norm_obs:
                 return None
             rms = stats.obs_rms

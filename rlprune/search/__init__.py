@@ -28,7 +28,6 @@ from rlprune.search.objective import (
     PSNRObjective,
     ReturnObjective,
     Score,
-    describe_objective,
 )
 from rlprune.search.visited import VisitedInputs
 
@@ -47,7 +46,6 @@ __all__ = [
     "SearchResult",
     "VisitedInputs",
     "baseline_plan",
-    "describe_objective",
     "importance_scores",
     "cmaes_search",
     "gradient_search",

@@ -56,7 +56,7 @@ class Scorer:
         self.grouper = ComponentGrouper(agent, components, interfaces=interfaces)
 
     def __call__(self, task: Task) -> Score:
-        if getattr(self.objective, "physical", False):
+        if self.objective.physical:
             return self._score(prune_physically(self.agent, task.removed, self.components),
                                task)
         with ChannelMasks(self.grouper) as masks:
@@ -64,9 +64,7 @@ class Scorer:
             return self._score(self.agent, task)
 
     def _score(self, agent: AgentAdapter, task: Task) -> Score:
-        if getattr(self.objective, "races", False):
-            return self.objective(agent, task.incumbent)
-        return self.objective(agent)
+        return self.objective(agent, task.incumbent if self.objective.races else None)
 
 
 class Executor(Protocol):

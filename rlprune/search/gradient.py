@@ -228,7 +228,7 @@ def gradient_search(harness: SearchHarness, inputs: dict[str, torch.Tensor],
     optim = torch.optim.Adam([log_c], lr=lr)
     keep = {int(round(s)) for s in np.linspace(0, steps, snapshots + 1)[1:]}
     candidates = [np.ones(len(harness.units))]
-    closed_loop = getattr(harness.objective, "closed_loop", False)
+    closed_loop = harness.objective.closed_loop
     refresh = min(refresh, harness.budget - 1) if closed_loop else 0
     phases = np.array_split(np.arange(1, steps + 1), refresh + 1)
     for phase, phase_steps in enumerate(phases):

@@ -24,7 +24,7 @@ from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
 from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
 from rlprune.search.executors import Executor, InProcessExecutor, Task
-from rlprune.search.objective import Objective, Score, describe_objective
+from rlprune.search.objective import Objective, Score
 
 __all__ = ["BudgetExhausted", "SearchHarness", "SearchResult"]
 
@@ -218,7 +218,7 @@ class SearchHarness:
                 {**self._settings(), "history": self.history}, indent=1))
 
     def _settings(self) -> dict:
-        return {"method": self.method, "objective": describe_objective(self.objective),
+        return {"method": self.method, "objective": self.objective.describe(),
                 "rho": self.rho, "eps": self.eps, "scope": self.scope, "units": self.units}
 
     def _load(self) -> None:

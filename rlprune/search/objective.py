@@ -8,17 +8,17 @@ signature.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import torch
 from scipy import stats as scipy_stats
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder, agent_task
+from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
 
-__all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score", "describe_objective"]
+__all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score"]
 
 
 @dataclass(frozen=True)
@@ -39,28 +39,45 @@ class Score:
     """Env steps racing did not spend (skipped episodes x the mean episode's steps)."""
 
 
-class Objective(Protocol):
+class Objective(ABC):
     """``objective(agent) -> Score`` on an agent whose masks are already set.
 
-    ``visited_states`` gives the states the agent visits under this objective
-    (observations, actions or None, and the env steps it cost): data-aware criteria,
-    the gradient surrogate and fine-tuning learn from them. With ``closed_loop = True``
-    those states depend on the agent (episodes, not a fixed dataset), so the surrogate
-    also refreshes them with a pruned candidate's own; an objective that can also score
-    the episodes it recorded offers ``scored_states(agent) -> (Score, observations,
-    actions)``, and that rollout then counts as the candidate's evaluation instead of
-    costing extra env steps. Objectives with ``races = True`` also accept the
-    incumbent's ``Score`` and may stop early on candidates that cannot beat it.
+    Every member the searches, executors and fine-tuning use is declared here; a new
+    objective subclasses this and fills in the three abstract methods.
     """
 
-    def __call__(self, agent: AgentAdapter) -> Score:
-        ...
+    closed_loop: bool = False
+    """The visited states depend on the agent (episodes, not a fixed dataset): the
+    gradient surrogate and fine-tuning refresh them with a pruned candidate's own."""
+    physical: bool = False
+    """Score candidates physically pruned rather than masked (faster where the smaller
+    networks run many times, as in a planner)."""
+    races: bool = False
+    """``__call__`` uses the incumbent's ``Score`` to stop early on candidates that
+    cannot beat it."""
+
+    @abstractmethod
+    def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
+        """The agent's score (``incumbent`` is only read by racing objectives)."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What the scores depend on: saved with resumable state, so a resumed run does
+        not mix other settings' scores in."""
+
+    @abstractmethod
+    def scored_states(self, agent: AgentAdapter) -> tuple[Score, np.ndarray, np.ndarray | None]:
+        """The agent's score and the inputs it was scored on (observations, and the
+        actions taken where the agent acts): data-aware criteria, the gradient surrogate
+        and fine-tuning learn from them, and the rollout counts as the evaluation."""
 
     def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, np.ndarray | None, int]:
-        ...
+        """Observations, actions (or None) and the env steps they cost."""
+        score, observations, actions = self.scored_states(agent)
+        return observations, actions, score.env_steps
 
 
-class ReturnObjective:
+class ReturnObjective(Objective):
     """Mean episode return over the evaluator's seeded episodes (common random numbers).
 
     A candidate with a failed episode (non-finite action or reward) scores -inf.
@@ -97,10 +114,9 @@ class ReturnObjective:
                   max_episode_steps: int | None = None, race: bool = False,
                   env: str | None = None) -> ReturnObjective:
         """Seeded episodes on the agent's own task (or ``env``), at its action repeat."""
-        spec, repeat = agent_task(agent, env)
-        return cls(ClosedLoopEvaluator(spec, episodes=episodes, seed=seed,
-                                       action_repeat=repeat,
-                                       max_episode_steps=max_episode_steps), race=race)
+        return cls(ClosedLoopEvaluator.for_agent(agent, env, episodes=episodes, seed=seed,
+                                                 max_episode_steps=max_episode_steps),
+                   race=race)
 
     def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
         total = self.evaluator.episodes
@@ -129,8 +145,12 @@ class ReturnObjective:
     def describe(self) -> dict:
         """What the scores depend on (a resumed run must not mix other settings in)."""
         e = self.evaluator
-        return {"metric": "return", "env": e.env_spec, "episodes": e.episodes,
-                "seed": e.seed, **{k: v for k, v in e.options.items() if k != "perturb_seed"}}
+        described = {"metric": "return", "env": e.env_spec, "episodes": e.episodes,
+                     "seed": e.seed,
+                     **{k: v for k, v in e.options.items() if k != "perturb_seed"}}
+        if e.env_kwargs:  # only when set: run states written before stay resumable
+            described["env_kwargs"] = e.env_kwargs
+        return described
 
     def _clearly_worse(self, returns: list[float], reference: list[float]) -> bool:
         diff = np.asarray(returns) - np.asarray(reference)
@@ -157,33 +177,19 @@ class ReturnObjective:
         result = self.evaluator.evaluate(agent, recorder)
         return (self._score(result, self.evaluator.episodes), *recorder.arrays())
 
-    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, np.ndarray, int]:
-        """Observations and actions of ``agent`` in the objective's own episodes."""
-        score, observations, actions = self.scored_states(agent)
-        return observations, actions, score.env_steps
 
-
-class PSNRObjective:
+class PSNRObjective(Objective):
     """Reconstruction PSNR (dB) of an autoencoder adapter on fixed held-out images."""
-
-    closed_loop = False
 
     def __init__(self, images: torch.Tensor) -> None:
         self.images = images
 
-    def __call__(self, agent: AgentAdapter) -> Score:
+    def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
         return Score(agent.psnr(self.images))
 
     def describe(self) -> dict:
         return {"metric": "psnr", "images": len(self.images),
                 "checksum": float(self.images.double().sum())}
 
-    def visited_states(self, agent: AgentAdapter) -> tuple[np.ndarray, None, int]:
-        return self.images.numpy(), None, 0
-
-
-def describe_objective(objective: Objective) -> dict | str:
-    """What an objective's scores depend on (its ``describe()``, else its type name):
-    saved with resumable state, so a resumed run does not mix other scores in."""
-    describe = getattr(objective, "describe", None)
-    return describe() if describe else type(objective).__name__
+    def scored_states(self, agent: AgentAdapter) -> tuple[Score, np.ndarray, None]:
+        return self(agent), self.images.numpy(), None

@@ -58,11 +58,7 @@ class VisitedInputs:
         return obs.numpy(), None if actions is None else actions.numpy()
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray | None]:
-        scored_states = getattr(self.objective, "scored_states", None)
-        if scored_states is None:
-            obs, actions, self.env_steps = self.objective.visited_states(self.agent)
-            return obs, actions
-        self.score, obs, actions = scored_states(self.agent)
+        self.score, obs, actions = self.objective.scored_states(self.agent)
         self.env_steps = self.score.env_steps
         return obs, actions
 
