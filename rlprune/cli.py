@@ -51,6 +51,9 @@ def _criteria_help() -> str:
         f"{c.name}: {c.description}" for c in CRITERIA.values())
 
 
+BUDGET = typer.Option(20, help="candidates per search")
+TOL = typer.Option(0.01, help="tolerance eps on the achieved sparsity")
+RESUMABLE_OUT = typer.Option(..., help="run directory (resumes if present)")
 TASK = typer.Option(None, "--task", help="task of a multi-task checkpoint to act in")
 PLANNER = typer.Option(None, "--planner",
                        help='MPPI settings of a TD-MPC2 agent, e.g. "iterations=4,samples=256" '
@@ -139,7 +142,7 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
 def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
           out: Path = typer.Option(..., help="run directory: pruned agent + report"),
           sparsity: float = typer.Option(..., help="target parameter sparsity rho in [0, 1)"),
-          tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
+          tol: float = TOL,
           method: str = typer.Option("magnitude", help=_methods_help()),
           budget: int = typer.Option(20, help="candidates scored on the real metric"),
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
@@ -189,12 +192,12 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 
 @app.command()
 def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
-          out: Path = typer.Option(..., help="run directory (resumes if present)"),
+          out: Path = RESUMABLE_OUT,
           sparsities: str = typer.Option("0.2,0.4,0.6,0.8", help="targets rho"),
           methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated: "
                                                                      + _methods_help()),
-          tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
-          budget: int = typer.Option(20, help="candidates per search"),
+          tol: float = TOL,
+          budget: int = BUDGET,
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
           episodes: int = typer.Option(4, help="search episodes per candidate"),
           eval_episodes: int = typer.Option(10, help="held-out episodes per table row"),
@@ -246,12 +249,12 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 @app.command()
 def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO/ENV_1/"
                                                        "ENV.zip) and/or agent files"),
-        out: Path = typer.Option(..., help="run directory (resumes if present)"),
+        out: Path = RESUMABLE_OUT,
         sparsities: str = typer.Option("0.5,0.8", help="targets rho"),
         methods: str = typer.Option("magnitude,cmaes", help="comma-separated: "
                                                            + _methods_help()),
-        tol: float = typer.Option(0.01, help="tolerance eps on the achieved sparsity"),
-        budget: int = typer.Option(20, help="candidates per search"),
+        tol: float = TOL,
+        budget: int = BUDGET,
         episodes: int = typer.Option(4, help="search episodes per candidate"),
         eval_episodes: int = typer.Option(10, help="held-out full episodes per row"),
         seed: int = typer.Option(0, help="search seeds seed.., held-out seed+1000.."),

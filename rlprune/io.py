@@ -55,5 +55,10 @@ def load_weights_only(path: str | os.PathLike) -> Any:
             raise ValueError(f"{path} holds pickled Python objects; rlprune only reads "
                              "weights-only checkpoints (refusing to run code from a file)") from e
         raise ValueError(f"{path} is not a readable torch checkpoint") from e
-    except (RuntimeError, EOFError, OSError) as e:
+    except RuntimeError as e:
+        if "PytorchStreamReader" in str(e):  # its zip archive is cut short or damaged
+            raise ValueError(f"{path} is a truncated or damaged torch file (its archive "
+                             "cannot be read): download or copy it again") from e
+        raise ValueError(f"{path} is not a readable torch checkpoint: {e}") from e
+    except (EOFError, OSError) as e:
         raise ValueError(f"{path} is not a readable torch checkpoint: {e}") from e

@@ -25,7 +25,8 @@ from rlprune.sweep import sweep
 __all__ = ["LEADERBOARD_COLUMNS", "ZooAgent", "ZooSettings", "find_zoo_agents", "run_zoo"]
 
 LEADERBOARD_COLUMNS = ["algo", "env_id", "method", "target", "sparsity", "mean", "std",
-                       "episodes", "pct_of_dense", "search_env_steps", "error"]
+                       "episodes", "pct_of_dense", "diff_to_dense", "search_env_steps",
+                       "error"]
 """RL Zoo's benchmark columns (algo, env_id, mean, std, episodes), then the pruning's."""
 
 _CHECKPOINT = re.compile(r"rl_model_\d+_steps\.zip$")
@@ -123,11 +124,14 @@ def find_zoo_agents(sources: Sequence[str | Path]) -> list[ZooAgent]:
 def _leaderboard_rows(agent: ZooAgent, rows: list[dict], info: dict) -> list[dict]:
     dense = next((r["metric"] for r in rows if r["method"] == "dense"), None)
     algo = info.get("algorithm") or info.get("kind")
+    # A ratio of returns means "kept this share" only when the dense return is positive
+    # (Pendulum's are negative): elsewhere the difference is the honest column.
     return [{"agent": agent.name, "algo": algo, "env_id": info.get("task"),
              "method": r["method"], "target": r["target"], "sparsity": r["sparsity"],
              "mean": r["metric"], "std": r.get("std"), "ci95": r["ci95"],
              "episodes": r.get("episodes"),
-             "pct_of_dense": 100.0 * r["metric"] / dense if dense else None,
+             "pct_of_dense": 100.0 * r["metric"] / dense if dense and dense > 0 else None,
+             "diff_to_dense": None if dense is None else r["metric"] - dense,
              "search_env_steps": r.get("search_env_steps", 0)} for r in rows]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fractions
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from rlprune.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 AE = str(ROOT / "checkpoints" / "digits-autoencoder.pt")
+DATA = ROOT / "tests" / "data"
+ZOO_PPO = DATA / "rl-zoo" / "logs" / "ppo" / "InvertedPendulum-v2_1"
+MULTITASK = str(DATA / "tdmpc2-official" / "tiny-multitask-3.pt")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,13 @@ def files(tmp_path_factory) -> dict[str, str]:
     with zipfile.ZipFile(folder / "broken.zip", "w") as zf:
         zf.writestr("data", "{not json")
         zf.writestr("policy.pth", b"nothing")
+    no_stats = folder / "logs" / "ppo" / "InvertedPendulum-v2_1"  # RL Zoo run, pkl lost
+    (no_stats / "InvertedPendulum-v2").mkdir(parents=True)
+    shutil.copy(ZOO_PPO / "InvertedPendulum-v2.zip", no_stats)
+    for settings in (ZOO_PPO / "InvertedPendulum-v2").glob("*.yml"):
+        shutil.copy(settings, no_stats / "InvertedPendulum-v2")
+    (folder / "truncated.pt").write_bytes(Path(MULTITASK).read_bytes()[:100_000])
+    (folder / "empty-zoo" / "sac").mkdir(parents=True)
     nan_agent = rlprune.load_agent("cartpole-swingup")
     with torch.no_grad():
         for p in nan_agent.agent.model.pi.parameters():
@@ -44,7 +55,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     return {"FILE": str(folder / "file.txt"), "CORRUPT": str(folder / "corrupt.pt"),
             "PICKLED": str(folder / "pickled.pt"), "FOREIGN": str(folder / "foreign.pt"),
             "BROKEN_ZIP": str(folder / "broken.zip"), "NAN": str(folder / "nan.pt"),
-            "PRUNE_RUN": str(folder / "prune-run"), "MISSING": str(folder / "missing.pt")}
+            "PRUNE_RUN": str(folder / "prune-run"), "MISSING": str(folder / "missing.pt"),
+            "NO_STATS": str(no_stats / "InvertedPendulum-v2.zip"),
+            "TRUNCATED": str(folder / "truncated.pt"), "EMPTY_ZOO": str(folder / "empty-zoo")}
 
 
 SWEEP = ["sweep", AE, "--out", "OUT"]
@@ -58,6 +71,15 @@ CASES = [
     (["eval", "FOREIGN"], "unknown agent format None"),
     (["eval", "BROKEN_ZIP"], "broken.zip"),
     (["inspect", "FILE"], "unknown agent format"),
+    # users' agents
+    (["eval", "NO_STATS"], "trained on VecNormalize-normalised observations but no"),
+    (["eval", "sac-halfcheetah", "--vecnormalize", "MISSING"], "no VecNormalize statistics at"),
+    (["eval", "sac-halfcheetah", "--env", "Hopper-v5"], r"expects shape \(17,\), Hopper-v5 gives"),
+    (["eval", MULTITASK, "--task", "nope"], "unknown task 'nope'"),
+    (["eval", "TRUNCATED"], "truncated or damaged"),
+    (["eval", "cartpole-swingup", "--planner", "garbage"], "key=value pairs"),
+    (["eval", "sac-halfcheetah", "--task", "walker-walk"], "takes no --task"),
+    (["zoo", "EMPTY_ZOO", "--out", "OUT"], "no agents in"),
     # agent kind, env and spaces
     (["eval", AE], "autoencoder agent does not act in an environment"),
     (["eval", "cartpole-swingup", "--env", "dmc/cartpole-swingupp"], "did you mean"),
