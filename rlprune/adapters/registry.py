@@ -55,23 +55,24 @@ class FileProbe:
             return frozenset()
 
     @cached_property
+    def _torch(self) -> tuple[Any, str | None]:
+        """(weights-only payload, None), or (None, why it is not a readable torch file)."""
+        if self.zip_names and "data" in self.zip_names:
+            return None, "an SB3-style zip, not a torch file"
+        try:
+            return load_weights_only(self.path), None
+        except ValueError as e:
+            return None, str(e)
+
+    @property
     def torch_data(self) -> Any:
         """The weights-only torch payload, or None for files that are not torch files."""
-        if self.zip_names and "data" in self.zip_names:
-            return None  # an SB3 zip is a zip but not a torch file
-        try:
-            return load_weights_only(self.path)
-        except ValueError:
-            return None
+        return self._torch[0]
 
-    @cached_property
+    @property
     def torch_error(self) -> str | None:
         """Why the file is not a readable weights-only torch file (None if it is)."""
-        try:
-            load_weights_only(self.path)
-        except ValueError as e:
-            return str(e)
-        return None
+        return self._torch[1]
 
 
 @dataclass(frozen=True)
