@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rlprune.adapters import load_agent
-from rlprune.adapters.registry import AGENT_KINDS, FileProbe
+from rlprune.adapters.registry import FileProbe, kind_of
 from rlprune.io import atomic_write_text
 from rlprune.report import markdown_table, pyplot, save_figure, write_json
 from rlprune.search import METHODS, Executor, ReturnObjective
@@ -74,11 +74,6 @@ class ZooSettings:
             raise ValueError("episodes, eval_episodes and budget must be >= 1")
 
 
-def _is_agent_file(path: Path) -> bool:
-    probe = FileProbe(path)
-    return any(kind.detect(probe) for kind in AGENT_KINDS.values())
-
-
 def _agents_in_folder(folder: Path) -> list[ZooAgent]:
     """RL Zoo's published agent per run folder (``ALGO/ENV_1/ENV.zip``, else its
     ``best_model.zip``), and agent zips in flat (Hugging Face style) folders."""
@@ -93,7 +88,7 @@ def _agents_in_folder(folder: Path) -> list[ZooAgent]:
             found.append(ZooAgent((final or best)[0], run))
             continue
         found += [ZooAgent(path, (directory / path.stem).relative_to(folder).as_posix())
-                  for path in zips if _is_agent_file(path)]
+                  for path in zips if kind_of(FileProbe(path)) is not None]
     return found
 
 

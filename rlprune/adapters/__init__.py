@@ -9,7 +9,13 @@ from torch import nn
 from rlprune.adapters.autoencoder import AutoencoderAdapter
 from rlprune.adapters.base import AgentAdapter, Component, Interface
 from rlprune.adapters.module import ModuleAdapter
-from rlprune.adapters.registry import AGENT_KINDS, FileProbe, LoadOptions, register_agent_kind
+from rlprune.adapters.registry import (
+    AGENT_KINDS,
+    FileProbe,
+    LoadOptions,
+    kind_of,
+    register_agent_kind,
+)
 from rlprune.adapters.sb3 import SB3Adapter
 from rlprune.adapters.tdmpc2 import TDMPC2Adapter
 
@@ -74,13 +80,13 @@ def load_agent(source: str | Path | nn.Module | AgentAdapter, *, task: str | Non
     options = LoadOptions(task=task, vecnormalize=None if vecnormalize is None
                           else Path(vecnormalize), planner=planner)
     probe = FileProbe(path)
-    for kind in AGENT_KINDS.values():
-        if kind.detect(probe):
-            refused = options.given() - kind.options
-            if refused:
-                raise ValueError(f"{path} is a {kind.name} agent, which takes no "
-                                 f"{', '.join('--' + name for name in sorted(refused))}")
-            return kind.load(path, options)
+    kind = kind_of(probe)
+    if kind is not None:
+        refused = options.given() - kind.options
+        if refused:
+            raise ValueError(f"{path} is a {kind.name} agent, which takes no "
+                             f"{', '.join('--' + name for name in sorted(refused))}")
+        return kind.load(path, options)
     known = "; ".join(f"{k.name} ({k.description})" for k in AGENT_KINDS.values())
     data = probe.torch_data
     found = repr(data.get("format")) if isinstance(data, dict) else (

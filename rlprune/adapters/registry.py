@@ -18,7 +18,8 @@ from typing import Any
 from rlprune.adapters.base import AgentAdapter
 from rlprune.io import load_weights_only
 
-__all__ = ["AGENT_KINDS", "AgentKind", "FileProbe", "LoadOptions", "register_agent_kind"]
+__all__ = ["AGENT_KINDS", "AgentKind", "FileProbe", "LoadOptions", "kind_of",
+           "register_agent_kind"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,8 @@ def register_agent_kind(kind: AgentKind) -> AgentKind:
     """Adds a kind (a later registration under the same name replaces the earlier)."""
     AGENT_KINDS[kind.name] = kind
     return kind
+
+
+def kind_of(probe: FileProbe) -> AgentKind | None:
+    """The first registered kind that recognises the file, or None."""
+    return next((kind for kind in AGENT_KINDS.values() if kind.detect(probe)), None)
