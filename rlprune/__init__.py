@@ -1,11 +1,11 @@
 """rlprune: component-aware structured pruning of RL controllers by soft coefficient search."""
 
 from rlprune.adapters import AgentAdapter, load_agent
-from rlprune.evaluate import ClosedLoopEvaluator, EvalResult
-from rlprune.grouping import ComponentGrouper
-from rlprune.masking import ChannelMasks
-from rlprune.prune import prune_physically
-from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
+from rlprune.analysis.evaluate import ClosedLoopEvaluator, EvalResult
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.masking import ChannelMasks
+from rlprune.pruning.physical import prune_physically
+from rlprune.pruning.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
 
 __version__ = "0.1.0"
 

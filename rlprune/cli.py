@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from rlprune.settings import Evaluation, SearchSettings, Target
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -45,7 +47,7 @@ def _methods_help() -> str:
 
 def _criteria_help() -> str:
     """The registered criteria (``register_criterion``), for ``--criterion``'s help."""
-    from rlprune.importance import CRITERIA
+    from rlprune.pruning.importance import CRITERIA
 
     return "base importance of searches: " + "; ".join(
         f"{c.name}: {c.description}" for c in CRITERIA.values())
@@ -61,6 +63,22 @@ PLANNER = typer.Option(None, "--planner",
 VECNORMALIZE = typer.Option(None, "--vecnormalize",
                             help="VecNormalize statistics of an SB3 agent (default: found "
                                  "beside the zip or in its RL Zoo folder)")
+
+
+def _objectives_help() -> str:
+    """The registered objectives (``register_objective``), for ``--objective``'s help."""
+    from rlprune.search import OBJECTIVES
+
+    return f"what candidates are scored by ({', '.join(OBJECTIVES)}; default: the agent's metric)"
+
+
+OBJECTIVE = typer.Option(None, "--objective", help=_objectives_help())
+
+
+def _tuple(option: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple (None when not given)."""
+    names = _names(option)
+    return tuple(names) if names else None
 
 
 def _names(option: str | None) -> list[str] | None:
@@ -85,14 +103,14 @@ def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped na
             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Components, pruning groups, parameters and FLOPs."""
     try:
-        from rlprune.accounting import CostModel
-        from rlprune.grouping import ComponentGrouper
+        from rlprune.pruning.accounting import CostModel, group_summary
+        from rlprune.pruning.grouping import ComponentGrouper
 
         adapter = _load(agent, task, vecnormalize, planner)
         grouper = ComponentGrouper(adapter, _names(components), interfaces=_names(interfaces)
                                    or ())
         dense = CostModel(grouper).dense
-        rows = grouper.summary()
+        rows = group_summary(grouper)
     except _USER_ERRORS as e:
         _fail(e)
     lines = [f"{adapter.kind} agent: {len(rows)} groups in {len(grouper.components)} "
@@ -117,7 +135,7 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Mean episode return with a 95% confidence interval."""
     try:
-        from rlprune.evaluate import ClosedLoopEvaluator
+        from rlprune.analysis.evaluate import ClosedLoopEvaluator
 
         adapter = _load(agent, task, vecnormalize, planner)
         evaluator = ClosedLoopEvaluator.for_agent(adapter, env, episodes=episodes, seed=seed,
@@ -168,17 +186,25 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
+          objective: str = OBJECTIVE,
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
-        result, path, tuned = _prune(
-            agent, _load(agent, task, vecnormalize, planner), out, sparsity, tol, method, budget,
-            env, episodes, seed, scope,
-            max_episode_steps, criterion=criterion, components=_names(components),
-            interfaces=tuple(_names(interfaces) or ()), race=race,
-            executor=(executor, workers, ray_address), round_to=round_to, finetune=finetune)
+        from rlprune.pipeline import prune_agent
+        from rlprune.search import make_executor, objective_for
+
+        target = Target(sparsity, tol)
+        settings = SearchSettings(method, budget, seed, criterion, scope,
+                                  _tuple(components), _tuple(interfaces) or (), round_to)
+        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        adapter = _load(agent, task, vecnormalize, planner)
+        run = prune_agent(adapter, objective_for(adapter, evaluation, objective), out, target,
+                          settings, evaluation, finetune=finetune,
+                          executor=make_executor(executor, workers, ray_address),
+                          progress=sys.stderr.isatty(), source=agent)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
+    result, path, tuned = run.result, run.path, run.finetune
     payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
                                     if k not in ("history", "plan")}}
     text = (f"{method} at rho={sparsity}: sparsity {result.plan.sparsity:.3f}, metric "
@@ -216,29 +242,30 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
+          objective: str = OBJECTIVE,
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
     try:
         from rlprune.report import markdown_table
-        from rlprune.search import make_executor
+        from rlprune.search import make_executor, objective_for
         from rlprune.sweep import COLUMNS, write_sweep_report
         from rlprune.sweep import sweep as run_sweep
 
         targets = _floats(sparsities, "--sparsities")
         adapter = _load(agent, task, vecnormalize, planner)
-        objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
-        held_out = _objective(adapter, env, eval_episodes, seed + 1000,
-                              eval_max_episode_steps)
-        rows = run_sweep(adapter, objective, targets, _names(methods) or [], out, tol=tol,
+        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps)
+        rows = run_sweep(adapter, objective_for(adapter, evaluation, objective), targets,
+                         _names(methods) or [], out, tol=tol,
                          budget=budget, seed=seed, criterion=criterion,
                          interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
-                         report_objective=held_out, finetune=finetune,
+                         report_objective=objective_for(adapter, held_out, objective),
+                         finetune=finetune,
                          executor=make_executor(executor, workers),
                          progress=sys.stderr.isatty(),
                          log=lambda line: typer.echo(line, err=True))
-        table, plot = write_sweep_report(
-            rows, out, title=str(agent),
-            ylabel="PSNR (dB)" if adapter.kind == "autoencoder" else "episode return")
+        table, plot = write_sweep_report(rows, out, title=str(agent),
+                                         ylabel=adapter.metric.label)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     _emit({"out": str(out), "rows": rows, "table": str(table), "plot": str(plot)}, as_json,
@@ -322,9 +349,9 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
-        from rlprune.evaluate import ClosedLoopEvaluator
+        from rlprune.analysis.evaluate import ClosedLoopEvaluator
+        from rlprune.analysis.robustness import parse_grid, plot_robustness, robustness_study
         from rlprune.report import markdown_table
-        from rlprune.robustness import parse_grid, plot_robustness, robustness_study
 
         grid = parse_grid(perturb)
         if len(grid) > 2:
@@ -344,59 +371,6 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
             for r in rows]
     _emit({"env": spec, "grid": grid, "rows": rows, "plot": str(plot)}, as_json,
           markdown_table(flat, ["agent", *grid, "mean", "ci95"]) + f"plot: {plot}")
-
-
-def _objective(adapter, env: str | None, episodes: int, seed: int,
-               max_episode_steps: int | None, race: bool = False):
-    """Held-out PSNR for the autoencoder, else seeded episode returns on the env."""
-    from rlprune.autoencoder import digits_split
-    from rlprune.search import PSNRObjective, ReturnObjective
-
-    if adapter.kind == "autoencoder":
-        return PSNRObjective(digits_split(seed)[1])
-    return ReturnObjective.for_agent(adapter, episodes, seed, max_episode_steps, race, env)
-
-
-def _prune(agent, adapter, out, sparsity, tol, method, budget, env, episodes, seed, scope,
-           max_episode_steps, criterion="l2", components=None, interfaces=(), race=True,
-           executor=("inprocess", None, None), round_to=1, finetune=0):
-    import rlprune
-    from rlprune.report import write_json
-    from rlprune.search import make_executor, search
-
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"--sparsity must be in [0, 1), got {sparsity}")
-    if not 0.0 <= tol < 1.0:
-        raise ValueError(f"--tol must be in [0, 1), got {tol}")
-    out = Path(out)
-    objective = _objective(adapter, env, episodes, seed, max_episode_steps, race)
-    runner = make_executor(*executor)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a run directory")
-    result = search(adapter, objective, sparsity, tol, method=method, budget=budget,
-                    seed=seed, criterion=criterion, scope=scope, components=components,
-                    interfaces=interfaces, round_to=round_to, run_dir=out,
-                    progress=sys.stderr.isatty(), executor=runner)
-    pruned = rlprune.prune_physically(adapter, result.plan, list(
-        result.plan.dense.params_by_component))
-    report = {"agent": agent, "result": result.to_dict()}
-    if finetune:
-        pruned, report["finetune"] = _finetune(adapter, pruned, objective, out, finetune,
-                                               seed, result.metric)
-    path = out / ("pruned.zip" if adapter.kind.startswith("sb3") else "pruned.pt")
-    pruned.save(path)
-    write_json(out / "report.json", report)
-    return result, path, report.get("finetune")
-
-
-def _finetune(dense, pruned, objective, out: Path, steps: int, seed: int, baseline: float):
-    """Distils the pruned agent on the dense agent's visited states (refreshed with its
-    own halfway), scores it on the search's episodes, keeps it if not worse."""
-    from rlprune.finetune import distill_if_better
-    from rlprune.search import VisitedInputs
-
-    return distill_if_better(dense, pruned, objective, VisitedInputs(objective, dense, out),
-                             steps, baseline, seed)
 
 
 def main() -> None:

@@ -47,8 +47,7 @@ def _sweep_section(run_dir: Path) -> str:
     env = data.get("settings", {}).get("report", {})
     title = f"{kind} on {env['env']}" if isinstance(env, dict) and "env" in env else kind
     _, plot = write_sweep_report(rows, run_dir, title=title,
-                                 ylabel="PSNR (dB)" if kind == "autoencoder"
-                                 else "episode return")
+                                 ylabel=data.get("metric", {}).get("label", "metric"))
     dense = next((r for r in rows if r["method"] == "dense"), None)
     if dense and dense["metric"]:
         rows = [r | {"of_dense": r["metric"] / dense["metric"]} for r in rows]
@@ -60,7 +59,7 @@ def _sweep_section(run_dir: Path) -> str:
 
 
 def _robustness_section(run_dir: Path) -> str:
-    from rlprune.robustness import plot_robustness
+    from rlprune.analysis.robustness import plot_robustness
 
     data = json.loads((run_dir / "results.json").read_text())
     grid = data["grid"]

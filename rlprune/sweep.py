@@ -15,18 +15,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import StateRecorder
+from rlprune.analysis.evaluate import StateRecorder
+from rlprune.analysis.stability import action_deviation, latent_stability
 from rlprune.finetune import distill_on_objective
-from rlprune.grouping import ComponentGrouper
-from rlprune.importance import collect_channel_stats, needs_stats
 from rlprune.io import atomic_torch_save, atomic_write_text, load_weights_only
-from rlprune.prune import prune_physically
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.importance import collect_channel_stats, needs_stats
+from rlprune.pruning.physical import prune_physically
 from rlprune.report import markdown_table, plot_metric_vs_sparsity, write_json
 from rlprune.search import (
     METHODS,
@@ -37,7 +39,7 @@ from rlprune.search import (
     search,
 )
 from rlprune.search.baselines import baseline_plan
-from rlprune.stability import action_deviation, latent_stability
+from rlprune.settings import Target
 
 __all__ = ["COLUMNS", "ExtraMethod", "sweep", "write_sweep_report"]
 
@@ -118,8 +120,7 @@ def _check(methods: Sequence[str], sparsities: Sequence[float], extra: Mapping) 
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS) + list(extra)}")
     for rho in sparsities:
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"sparsity must be in [0, 1), got {rho}")
+        Target(rho)
 
 
 def _saved_rows(path: Path, settings: dict) -> list[dict]:
@@ -175,7 +176,8 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
                        for p in c.module.parameters())
 
     def save() -> None:
-        write_json(path, {"agent": agent.describe(), "settings": settings, "rows": rows})
+        write_json(path, {"agent": agent.describe(), "metric": asdict(agent.metric),
+                          "settings": settings, "rows": rows})
 
     visited = VisitedInputs(objective, agent, out)  # shared by every search's criteria
     dense_quality, trajectories = _dense_run(agent, report_objective, out)

@@ -19,7 +19,8 @@ from rlprune.adapters import load_agent
 from rlprune.adapters.registry import FileProbe, kind_of
 from rlprune.io import atomic_write_text
 from rlprune.report import markdown_table, pyplot, save_figure, write_json
-from rlprune.search import METHODS, Executor, ReturnObjective
+from rlprune.search import METHODS, Executor, objective_for
+from rlprune.settings import Evaluation, Target
 from rlprune.sweep import sweep
 
 __all__ = ["LEADERBOARD_COLUMNS", "ZooAgent", "ZooSettings", "find_zoo_agents", "run_zoo"]
@@ -57,15 +58,17 @@ class ZooSettings:
     episodes: int = 4
     """Search episodes per candidate (seeds ``seed``...)."""
     eval_episodes: int = 10
-    """Held-out episodes per leaderboard row (seeds ``seed + 1000``..., full length)."""
+    """Held-out episodes per leaderboard row (held-out seeds, full length)."""
     seed: int = 0
     """Seeds the searches and both episode sets."""
     max_episode_steps: int | None = None
     """Caps search episodes (the held-out rows always run full episodes)."""
 
     def __post_init__(self) -> None:
-        if not self.sparsities or any(not 0.0 <= r < 1.0 for r in self.sparsities):
-            raise ValueError(f"sparsities must be in [0, 1), got {list(self.sparsities)}")
+        if not self.sparsities:
+            raise ValueError("give at least one target sparsity")
+        for rho in self.sparsities:
+            Target(rho, self.tol)
         unknown = [m for m in self.methods if m not in METHODS]
         if not self.methods or unknown:
             raise ValueError(f"unknown methods {unknown or '(none given)'}; choose from "
@@ -133,11 +136,10 @@ def _leaderboard_rows(agent: ZooAgent, rows: list[dict], info: dict) -> list[dic
 def _run_agent(agent: ZooAgent, settings: ZooSettings, out: Path,
                executor: Executor | None, log: Callable[[str], None]) -> list[dict]:
     adapter = load_agent(agent.path)
-    search_objective = ReturnObjective.for_agent(adapter, settings.episodes, settings.seed,
-                                                 settings.max_episode_steps, race=True)
-    held_out = ReturnObjective.for_agent(adapter, settings.eval_episodes,
-                                         settings.seed + 1000)
-    rows = sweep(adapter, search_objective, settings.sparsities, settings.methods,
+    evaluation = Evaluation(None, settings.episodes, settings.seed, settings.max_episode_steps,
+                            race=True)
+    held_out = objective_for(adapter, evaluation.held_out(settings.eval_episodes))
+    rows = sweep(adapter, objective_for(adapter, evaluation), settings.sparsities, settings.methods,
                  out / agent.name, tol=settings.tol, budget=settings.budget,
                  seed=settings.seed, report_objective=held_out, executor=executor,
                  log=lambda line: log(f"  {agent.name}: {line.strip()}"))

@@ -20,9 +20,9 @@ import time
 import numpy as np
 import torch
 
-from rlprune.accounting import CostModel
 from rlprune.adapters import TDMPC2Adapter
-from rlprune.grouping import ComponentGrouper
+from rlprune.pruning.accounting import CostModel
+from rlprune.pruning.grouping import ComponentGrouper
 from tdmpc2 import PlannerConfig, TDMPC2Agent, TrainConfig, model_config_for
 
 

@@ -26,10 +26,10 @@ import torch
 from torch.nn.utils import prune as torch_prune
 
 import rlprune
-from rlprune.autoencoder import digits_split
 from rlprune.io import atomic_write_text
 from rlprune.report import markdown_table, pyplot, save_figure, write_json
-from rlprune.search import PSNRObjective, ReturnObjective, search
+from rlprune.search import objective_for, search
+from rlprune.settings import Evaluation
 from rlprune.sweep import COLUMNS, sweep, write_sweep_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ class Config:
     episodes: int = 4
     """Episodes per candidate in the searches (seeds from ``seed``)."""
     eval_episodes: int = 10
-    """Held-out episodes per table row (seeds from ``seed + 1000``)."""
+    """Held-out episodes per table row (seeds from ``seed + HELD_OUT_SEED_OFFSET``)."""
     max_episode_steps: int | None = 400
     """Cap on the searches' episodes (env steps): on 2 CPU cores a full cartpole episode
     costs minutes of MPPI planning per candidate."""
@@ -60,10 +60,11 @@ class Config:
     """Cap on the table's held-out episodes (None: full length)."""
     seed: int = 0
     """Seeds evaluations and searches."""
-    criterion: str | None = None
-    """Base importance the searches' coefficients scale; None: the paper's weight norm
-    ("l2"), except "activation" for SB3 actors, where weight norms are measured to fail
-    (SAC HalfCheetah at 50%: 46% of dense vs 100%). The baselines are unaffected."""
+    criteria: tuple[tuple[str, str], ...] = (("sac-halfcheetah", "activation"),
+                                             ("sac-hopper", "activation"))
+    """Base importance the searches' coefficients scale, per agent; others: the paper's
+    weight norm ("l2"). SB3 actors get "activation": weight norms fail on them (see the
+    README's SB3 results). The baselines are unaffected."""
     agents: tuple[str, ...] = ("digits-autoencoder", "sac-halfcheetah", "sac-hopper",
                                "cartpole-swingup")
     """Shipped checkpoints to run."""
@@ -98,27 +99,23 @@ def torch_structured(kind: str):
 def run_agent(name: str, cfg: Config) -> list[dict]:
     """The sweep of one shipped agent; held-out episodes (seeds from 1000) for the table."""
     agent = rlprune.load_agent(name)
-    if agent.kind == "autoencoder":
-        objective = report = PSNRObjective(digits_split(cfg.seed)[1])
-    else:
-        objective = ReturnObjective.for_agent(agent, cfg.episodes, cfg.seed,
-                                              cfg.max_episode_steps, race=True)
-        report = ReturnObjective.for_agent(agent, cfg.eval_episodes, cfg.seed + 1000,
-                                           cfg.eval_max_episode_steps)
-    return sweep(agent, objective, cfg.sparsities, cfg.methods, Path(cfg.out) / name,
-                 tol=cfg.tol, budget=cfg.budget, seed=cfg.seed,
-                 criterion=cfg.criterion or ("activation" if agent.kind.startswith("sb3")
-                                             else "l2"),
-                 report_objective=report,
+    evaluation = Evaluation(None, cfg.episodes, cfg.seed, cfg.max_episode_steps, race=True)
+    held_out = evaluation.held_out(cfg.eval_episodes, cfg.eval_max_episode_steps)
+    rows = sweep(agent, objective_for(agent, evaluation), cfg.sparsities, cfg.methods,
+                 Path(cfg.out) / name, tol=cfg.tol, budget=cfg.budget, seed=cfg.seed,
+                 criterion=dict(cfg.criteria).get(name, "l2"),
+                 report_objective=objective_for(agent, held_out),
                  extra_methods={m: torch_structured(m) for m in TORCH_BASELINES},
                  log=lambda line: print(f"{name} {line}", flush=True))
+    write_sweep_report(rows, Path(cfg.out) / name, title=name, ylabel=agent.metric.label)
+    return rows
 
 
 def reconstruction_grid(cfg: Config, path: Path) -> None:
     """Originals vs reconstructions: dense and each method at 20% sparsity."""
     agent = rlprune.load_agent("digits-autoencoder")
-    images = digits_split(cfg.seed)[1][:8]
-    objective = PSNRObjective(digits_split(cfg.seed)[1])
+    objective = objective_for(agent, Evaluation(seed=cfg.seed))
+    images = objective.images[:8]
     rows = [("original", images), ("dense", agent.model(images))]
     for method in ("random", "magnitude", "grid", "gradient"):
         result = search(agent, objective, 0.2, cfg.tol, method=method, budget=cfg.budget,
@@ -139,19 +136,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="reduced real run (minutes)")
     parser.add_argument("--agents", help="comma-separated shipped names")
     parser.add_argument("--out", help="output folder")
-    parser.add_argument("--criterion", help="base importance of the searches")
+    parser.add_argument("--criterion", help="base importance of every agent's searches")
     args = parser.parse_args()
     cfg = Config.quick() if args.quick else Config()
-    overrides = {"agents": tuple(args.agents.split(",")) if args.agents else None,
-                 "out": args.out, "criterion": args.criterion}
+    agents = tuple(args.agents.split(",")) if args.agents else cfg.agents
+    overrides = {"agents": agents, "out": args.out,
+                 "criteria": tuple((name, args.criterion) for name in agents)
+                 if args.criterion else None}
     cfg = Config(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v}})
     out = Path(cfg.out)
     rows = []
     for name in cfg.agents:
-        mine = run_agent(name, cfg)
-        write_sweep_report(mine, out / name, title=name,
-                           ylabel="PSNR (dB)" if "autoencoder" in name else "return")
-        rows += [{"agent": name, **r} for r in mine]
+        rows += [{"agent": name, **r} for r in run_agent(name, cfg)]
     grid_png = out / "ae_reconstructions.png"
     if "digits-autoencoder" in cfg.agents and not grid_png.exists():
         reconstruction_grid(cfg, grid_png)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tdmpc2
 from rlprune.adapters import SB3Adapter, TDMPC2Adapter
-from rlprune.evaluate import ClosedLoopEvaluator
+from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.io import atomic_write
 from rlprune.report import write_json
 

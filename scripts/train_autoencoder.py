@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from tqdm import trange
 
-from rlprune.autoencoder import (
+from rlprune.models.digits_autoencoder import (
     AutoencoderConfig,
     MLPAutoencoder,
     digits_split,

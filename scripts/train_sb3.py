@@ -25,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import envs
 from rlprune.adapters import SB3Adapter
-from rlprune.evaluate import ClosedLoopEvaluator
+from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.io import atomic_write
 
 

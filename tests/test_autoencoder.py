@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import rlprune
-from rlprune.autoencoder import digits_split, load_idx
-from rlprune.masking import ChannelMasks
+from rlprune.models.digits_autoencoder import digits_split, load_idx
+from rlprune.pruning.masking import ChannelMasks
 from rlprune.search import baseline_plan, importance_scores
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"

@@ -102,8 +102,8 @@ CASES = [
     (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
     (["inspect", "cartpole-swingup", "--interfaces", "action"], "no prunable interface"),
     # targets
-    (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"--sparsity must be in \[0, 1\)"),
-    ([*PRUNE, "--tol", "-1"], "--tol must be"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"sparsity must be in \[0, 1\)"),
+    ([*PRUNE, "--tol", "-1"], r"tol must be in \[0, 1\)"),
     (["prune", AE, "--out", "OUT", "--sparsity", "0.999", "--tol", "0.0001"],
      "allows at most"),
     (["prune", "cartpole-swingup", "--out", "OUT", "--sparsity", "0.3", "--tol", "0.0001",

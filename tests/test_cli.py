@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.cli import app
-from rlprune.evaluate import ClosedLoopEvaluator
 from rlprune.search import ReturnObjective
 from rlprune.sweep import sweep
 from tests.test_evaluate import small_tdmpc2
@@ -191,7 +191,7 @@ def test_prune_with_distillation_fine_tuning_reports_both_metrics(tmp_path):
     assert payload["finetune"]["metric"] > payload["metric"] + 3  # PSNR (dB)
     assert payload["finetune"]["kept"]
     import rlprune
-    from rlprune.autoencoder import digits_split
+    from rlprune.models.digits_autoencoder import digits_split
 
     saved = rlprune.load_agent(tmp_path / "pruned.pt")  # the fine-tuned weights were saved
     assert saved.psnr(digits_split(0)[1]) == pytest.approx(payload["finetune"]["metric"])

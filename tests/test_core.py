@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from rlprune.accounting import CostModel
 from rlprune.adapters.module import ModuleAdapter
 from rlprune.adapters.tdmpc2 import TDMPC2Adapter
-from rlprune.grouping import ComponentGrouper
-from rlprune.importance import collect_channel_stats, make_importance
-from rlprune.masking import ChannelMasks
-from rlprune.prune import prune_physically
-from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget
+from rlprune.pruning.accounting import CostModel
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.importance import collect_channel_stats, make_importance
+from rlprune.pruning.masking import ChannelMasks
+from rlprune.pruning.physical import prune_physically
+from rlprune.pruning.ranking import ChannelRanking, Coefficients, InfeasibleTarget
 from tdmpc2 import TDMPC2Agent, model_config_for
 
 
@@ -211,9 +211,9 @@ def test_coefficients_steer_which_groups_lose_channels(tdmpc2_adapter):
 def test_bad_targets_give_clear_errors(tdmpc2_adapter):
     grouper = ComponentGrouper(tdmpc2_adapter)
     ranking = ranking_for(grouper)
-    with pytest.raises(ValueError, match=r"rho must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\)"):
         ranking.plan(ones(grouper), 1.2, 0.01)
-    with pytest.raises(ValueError, match="eps must be"):
+    with pytest.raises(ValueError, match=r"tol must be in \[0, 1\)"):
         ranking.plan(ones(grouper), 0.5, -0.1)
     with pytest.raises(InfeasibleTarget, match="allows at most"):
         ranking.plan(ones(grouper), 0.999, 0.0001)

@@ -9,7 +9,7 @@ from torch import nn
 
 from rlprune import ClosedLoopEvaluator, load_agent
 from rlprune.adapters import ModuleAdapter, TDMPC2Adapter
-from rlprune.evaluate import StateRecorder
+from rlprune.analysis.evaluate import StateRecorder
 from tdmpc2 import ModelConfig, PlannerConfig, TDMPC2Agent
 
 

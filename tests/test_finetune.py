@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import rlprune
-from rlprune.autoencoder import digits_split
-from rlprune.evaluate import StateRecorder
+from rlprune.analysis.evaluate import StateRecorder
 from rlprune.finetune import distill, distill_if_better
+from rlprune.models.digits_autoencoder import digits_split
 from rlprune.search import PSNRObjective, Score, VisitedInputs, baseline_plan, importance_scores
 from tests.test_evaluate import small_tdmpc2
 

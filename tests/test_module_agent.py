@@ -13,7 +13,7 @@ from torch import nn
 from rlprune import ClosedLoopEvaluator, load_agent, prune_physically
 from rlprune.adapters import ModuleAdapter
 from rlprune.adapters.vecnormalize import ObservationNormalizer
-from rlprune.evaluate import StateRecorder, agent_task
+from rlprune.analysis.evaluate import StateRecorder, agent_task
 from rlprune.search import ReturnObjective, search
 
 

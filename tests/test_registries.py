@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from rlprune.adapters import AGENT_KINDS, ModuleAdapter, register_agent_kind
 from rlprune.adapters.registry import AgentKind
 from rlprune.cli import app
-from rlprune.importance import CRITERIA, Criterion, register_criterion
+from rlprune.pruning.importance import CRITERIA, Criterion, register_criterion
 from rlprune.search import METHODS, SearchMethod, register_method
 
 AE = "digits-autoencoder"

@@ -11,7 +11,7 @@ from stable_baselines3 import PPO, SAC, TD3
 
 import envs
 from rlprune import ClosedLoopEvaluator, ComponentGrouper, load_agent, prune_physically
-from rlprune.masking import ChannelMasks
+from rlprune.pruning.masking import ChannelMasks
 from rlprune.search import baseline_plan
 
 

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from rlprune import ClosedLoopEvaluator, ComponentGrouper, load_agent, prune_physically
 from rlprune.adapters import SB3Adapter, shipped_checkpoint
 from rlprune.adapters.rl_zoo import rl_zoo_files
+from rlprune.analysis.evaluate import StateRecorder
 from rlprune.cli import app
-from rlprune.evaluate import StateRecorder
 from rlprune.search import baseline_plan
 
 DATA = Path(__file__).parent / "data"

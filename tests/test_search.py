@@ -11,7 +11,7 @@ import torch
 
 import envs
 import rlprune
-from rlprune.autoencoder import digits_split
+from rlprune.models.digits_autoencoder import digits_split
 from rlprune.search import (
     Objective,
     PSNRObjective,

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import rlprune
-from rlprune.evaluate import StateRecorder
+from rlprune.analysis.evaluate import StateRecorder
+from rlprune.analysis.stability import action_deviation, latent_stability
 from rlprune.search import baseline_plan, importance_scores
-from rlprune.stability import action_deviation, latent_stability
 from tests.test_evaluate import linear_policy, small_tdmpc2
 
 

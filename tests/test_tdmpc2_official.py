@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 import envs
 import rlprune
 from rlprune.cli import app
-from rlprune.grouping import ComponentGrouper
-from rlprune.importance import make_importance
-from rlprune.ranking import ChannelRanking, Coefficients
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.importance import make_importance
+from rlprune.pruning.ranking import ChannelRanking, Coefficients
 from tdmpc2 import PlannerConfig, load_agent
 from tdmpc2.official import load_official_agent, read_official
 from tdmpc2.official_tasks import MT30

@@ -75,7 +75,7 @@ def test_zoo_writes_a_leaderboard_reports_the_damaged_agent_and_resumes(zoo_fold
 
 @pytest.mark.parametrize("args, match", [
     (["--methods", "magnitude,nope"], "unknown methods"),
-    (["--sparsities", "1.2"], "sparsities must be in"),
+    (["--sparsities", "1.2"], "sparsity must be in"),
 ])
 def test_bad_zoo_settings_exit_2_and_write_nothing(zoo_folder, tmp_path, args, match):
     out = tmp_path / "never"

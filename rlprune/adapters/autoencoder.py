@@ -10,10 +10,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlprune.adapters.base import Component, Interface
+from rlprune.adapters.base import Component, Interface, Metric
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
-from rlprune.autoencoder import FORMAT, MLPAutoencoder, load_autoencoder, psnr, save_autoencoder
 from rlprune.io import load_weights_only
+from rlprune.models.digits_autoencoder import (
+    FORMAT,
+    MLPAutoencoder,
+    digits_split,
+    load_autoencoder,
+    psnr,
+    save_autoencoder,
+)
 
 __all__ = ["AutoencoderAdapter"]
 
@@ -27,6 +34,8 @@ class AutoencoderAdapter:
     """An autoencoder seen as two components; its metric is PSNR, not episode return."""
 
     kind = "autoencoder"
+    metric = Metric("psnr", "PSNR (dB)")
+    file_suffix = ".pt"
     observation_space = None
     action_space = None
 
@@ -74,16 +83,26 @@ class AutoencoderAdapter:
         """Reconstruction PSNR (dB) on a batch of images in [0, 1]."""
         return psnr(self.model(images), images)
 
+    def evaluation_images(self, seed: int) -> torch.Tensor:
+        """The held-out part of the digits split ``seed``."""
+        return digits_split(seed)[1]
+
     def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
         size = self.model.cfg.input_dim
         return {"autoencoder": (self.model, torch.zeros(1, size)),
                 "encoder": (self.model.encoder, torch.zeros(1, size)),
                 "decoder": (self.model.decoder, torch.zeros(1, self.code_width))}
 
-    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+    def step_calls(self) -> dict[str, float]:
+        """One image: encoded once, decoded once."""
+        return {"encoder": 1.0, "decoder": 1.0}
+
+    def record_widths(self) -> None:
         self.model.cfg = replace(self.model.cfg, encoder=_widths(self.model.encoder)[:-1],
                                  decoder=_widths(self.model.decoder)[:-1],
                                  bottleneck=self.code_width)
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         save_autoencoder(path, self.model, {**self.meta, **(meta or {})})
 
     def clone(self) -> AutoencoderAdapter:

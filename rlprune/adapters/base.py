@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AgentAdapter", "Component", "Interface", "PlannerAdapter", "WorldModelAdapter",
-           "padded_rows"]
+__all__ = ["EPISODE_RETURN", "AgentAdapter", "Component", "Interface", "Metric", "PlannerAdapter",
+           "ReconstructionAdapter", "WorldModelAdapter", "padded_rows"]
 
 
 def padded_rows(obs: np.ndarray) -> np.ndarray:
@@ -29,6 +29,22 @@ def padded_rows(obs: np.ndarray) -> np.ndarray:
     """
     padding = max(0, 4 - len(obs))
     return np.concatenate([obs, np.repeat(obs[:1], padding, axis=0)]) if padding else obs
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What an agent is judged by: the objective that scores it by default and its label.
+
+    ``name`` is a key of ``rlprune.search.OBJECTIVES`` (``"return"``, ``"psnr"``);
+    ``label`` names it on plots and in tables.
+    """
+
+    name: str
+    label: str
+
+
+EPISODE_RETURN = Metric("return", "episode return")
+"""The metric of every agent that acts in an environment."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,10 @@ class AgentAdapter(Protocol):
     """Tensors that cross components; their widths are protected by default."""
     meta: dict[str, Any]
     """JSON-able facts saved with the agent (task, training steps, pruned interfaces)."""
+    metric: Metric
+    """What the agent is judged by (``EPISODE_RETURN`` for agents that act)."""
+    file_suffix: str
+    """Suffix of the files ``save`` writes (``".pt"``, ``".zip"``)."""
 
     def components(self) -> dict[str, Component]:
         """The prunable networks by name."""
@@ -124,6 +144,21 @@ class AgentAdapter(Protocol):
 
     def latent(self, obs: np.ndarray) -> torch.Tensor | None:
         """The agent's latent state for observations, or None if it has no latent space."""
+        ...
+
+    def step_calls(self) -> dict[str, int]:
+        """How many samples each component processes per control step (one env, one
+        action): the cost model of the controller, not of its networks. A policy runs
+        its actor once; a planner runs its dynamics horizon x samples x iterations times.
+        Components that never run when acting (critics, targets) are absent."""
+        ...
+
+    def record_widths(self) -> None:
+        """Writes the networks' current widths into the agent's own configuration.
+
+        ``prune_physically`` calls it once the channels are gone, so a pruned agent's
+        configuration always describes its networks (``save`` writes it unchanged).
+        """
         ...
 
     def save(self, path: str, meta: dict[str, Any] | None = None) -> None:
@@ -168,4 +203,17 @@ class PlannerAdapter(AgentAdapter, Protocol):
     def plan_values(self, obs: np.ndarray, sequences: int, seed: int) -> torch.Tensor:
         """The planner's values [N, sequences] of random action sequences from each
         observation: the same sequences and planner noise for the same seed."""
+        ...
+
+
+@runtime_checkable
+class ReconstructionAdapter(AgentAdapter, Protocol):
+    """A model judged by how well it reconstructs data (the autoencoder), not by acting."""
+
+    def psnr(self, images: torch.Tensor) -> float:
+        """Reconstruction PSNR (dB) on a batch of images in [0, 1]."""
+        ...
+
+    def evaluation_images(self, seed: int) -> torch.Tensor:
+        """Held-out images to score reconstructions on (fixed by ``seed``)."""
         ...

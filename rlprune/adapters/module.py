@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlprune.adapters.base import Component, Interface, padded_rows
+from rlprune.adapters.base import EPISODE_RETURN, Component, Interface, padded_rows
 from rlprune.adapters.vecnormalize import ObservationNormalizer
 
 __all__ = ["ModuleAdapter"]
@@ -49,6 +49,8 @@ class ModuleAdapter:
     """
 
     kind = "module"
+    metric = EPISODE_RETURN
+    file_suffix = ".pt"
 
     def __init__(
         self,
@@ -136,6 +138,13 @@ class ModuleAdapter:
                 module = nn.Sequential(self.normalizer.module(), module)
             graphs["policy"] = (module, example)
         return graphs
+
+    def step_calls(self) -> dict[str, float]:
+        """The policy once per step where the modules act; otherwise each module once."""
+        return {self.policy: 1.0} if self.policy else dict.fromkeys(self.modules, 1.0)
+
+    def record_widths(self) -> None:
+        """Plain modules carry no configuration besides their layers."""
 
     def save(self, path: str, meta: dict[str, Any] | None = None) -> None:
         raise NotImplementedError("save a plain module with torch.save(adapter.modules)")

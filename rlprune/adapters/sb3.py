@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlprune.adapters.base import Component, Interface, padded_rows
+from rlprune.adapters.base import EPISODE_RETURN, Component, Interface, padded_rows
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.adapters.rl_zoo import rl_zoo_files
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
@@ -152,6 +152,7 @@ class SB3Adapter:
                  normalizer: ObservationNormalizer | None = None) -> None:
         self.model, self.algorithm, self.normalizer = model, algorithm, normalizer
         self.kind = f"sb3-{algorithm.lower()}"
+        self.metric, self.file_suffix = EPISODE_RETURN, ".zip"
         policy = model.policy
         self.observation_space = policy.observation_space
         self.action_space = policy.action_space
@@ -269,25 +270,40 @@ class SB3Adapter:
                                     self.action_space.low, self.action_space.high)
         return {"policy": (graph, torch.zeros(1, *self.observation_space.shape))}
 
-    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-        """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads.
+    def step_calls(self) -> dict[str, float]:
+        """``predict`` runs the actor once per step; critics and targets never run."""
+        return {"actor": 1.0}
 
-        The pruned hidden widths go into ``policy_kwargs["net_arch"]`` so SB3 rebuilds the
-        smaller networks before loading their weights. VecNormalize statistics are
-        copied beside the zip, where RL Zoo and ``from_path`` look for them.
-        """
+    def _critic_widths(self) -> list[list[int]]:
+        """Hidden widths of each critic head."""
+        return [[m.out_features for m in c.modules() if isinstance(m, nn.Linear)][:-1]
+                for c in self._critic_components().values()]
+
+    def record_widths(self) -> None:
+        """The pruned hidden widths into ``policy_kwargs["net_arch"]``, so SB3 rebuilds
+        the smaller networks before loading their weights; targets follow their online
+        networks. SB3 builds every critic head from one list: the first head's widths are
+        recorded, and ``save`` refuses heads of different widths."""
         _, body, _ = self._actor_parts()
         pi = [m.out_features for m in body.modules() if isinstance(m, nn.Linear)]
         if self.algorithm in ("TD3", "DDPG"):
             pi = pi[:-1]
-        critics = [[m.out_features for m in c.modules() if isinstance(m, nn.Linear)][:-1]
-                   for c in self._critic_components().values()]
-        if any(c != critics[0] for c in critics):
-            raise ValueError("SB3 rebuilds all critic heads with one width list: prune the "
-                             "critics alike (or not at all) to save an SB3 zip")
+        critics = self._critic_widths()
         key = "vf" if self.algorithm in ("PPO", "A2C") else "qf"
         self.model.policy_kwargs["net_arch"] = {"pi": pi, key: critics[0]}
         self._sync_targets()
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+        """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads, with the
+        VecNormalize statistics copied beside it, where RL Zoo and ``from_path`` look.
+
+        Raises:
+            ValueError: critic heads of different widths.
+        """
+        critics = self._critic_widths()
+        if any(c != critics[0] for c in critics):
+            raise ValueError("SB3 rebuilds all critic heads with one width list: prune the "
+                             "critics alike (or not at all) to save an SB3 zip")
         self.model.save(str(path))
         if self.normalizer is not None:  # the agent acts with them: keep them beside it
             target = Path(path).parent / VECNORMALIZE_FILE

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import tdmpc2
-from rlprune.adapters.base import Component, Interface
+from rlprune.adapters.base import EPISODE_RETURN, Component, Interface
 from rlprune.adapters.registry import AgentKind, FileProbe, LoadOptions, register_agent_kind
 from tdmpc2.checkpoint import FORMAT as TDMPC2_FORMAT
 from tdmpc2.config import parse_planner
@@ -67,6 +67,8 @@ class TDMPC2Adapter:
     """
 
     kind = "tdmpc2"
+    metric = EPISODE_RETURN
+    file_suffix = ".pt"
 
     def __init__(self, agent: tdmpc2.TDMPC2Agent) -> None:
         self.agent = agent
@@ -164,8 +166,13 @@ class TDMPC2Adapter:
                        for name, c in self.components().items()})
         return graphs
 
-    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-        """Saves with the current (possibly pruned) widths recorded in the model config."""
+    def step_calls(self) -> dict[str, float]:
+        """MPPI's samples per control step for every world-model network."""
+        return self.agent.planner.samples_per_step()
+
+    def record_widths(self) -> None:
+        """Hidden widths that differ from the dense ones, and the latent width, into the
+        model config (``tdmpc2.load_agent`` rebuilds the pruned networks from it)."""
         model = self.agent.model
         widths = {name: _hidden_widths(net) for name, net in model.components().items()}
         cfg = model.cfg
@@ -174,6 +181,8 @@ class TDMPC2Adapter:
         changed = {name: w for name, w in widths.items() if w != dense[name]}
         model.cfg = cfg.__class__(**{**cfg.to_dict(), "hidden_widths": changed,
                                      "latent_dim": self.latent_width})
+
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         tdmpc2.save_agent(path, self.agent, meta={**self.meta, **(meta or {})})
 
     def clone(self) -> TDMPC2Adapter:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.grouping import ComponentGrouper
-from rlprune.importance import ChannelStats, collect_channel_stats, needs_stats
-from rlprune.ranking import ChannelRanking
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.importance import ChannelStats, collect_channel_stats, needs_stats
+from rlprune.pruning.ranking import ChannelRanking
 from rlprune.search.baselines import baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
 from rlprune.search.executors import (
@@ -24,16 +24,21 @@ from rlprune.search.grid import DEFAULT_LEVELS, grid_search
 from rlprune.search.harness import SearchHarness, SearchResult
 from rlprune.search.methods import METHODS, SearchMethod, register_method
 from rlprune.search.objective import (
+    OBJECTIVES,
     Objective,
     PSNRObjective,
     ReturnObjective,
     Score,
+    objective_for,
+    register_objective,
 )
 from rlprune.search.visited import VisitedInputs
+from rlprune.settings import SearchSettings, Target
 
 __all__ = [
     "DEFAULT_LEVELS",
     "METHODS",
+    "OBJECTIVES",
     "Executor",
     "InProcessExecutor",
     "ProcessExecutor",
@@ -51,7 +56,9 @@ __all__ = [
     "gradient_search",
     "grid_search",
     "make_executor",
+    "objective_for",
     "register_method",
+    "register_objective",
     "search",
 ]
 
@@ -93,6 +100,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
             (default: measured here when needed, kept in ``run_dir``). Their env steps
             count towards every search that uses them.
     """
+    Target(rho, eps)
+    SearchSettings(method, budget, seed, criterion, scope, round_to=round_to)
     if method not in METHODS:
         raise ValueError(f"unknown search method {method!r}; choose one of {list(METHODS)}")
     chosen = METHODS[method]

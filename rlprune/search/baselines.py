@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from rlprune.grouping import ComponentGrouper
-from rlprune.importance import ChannelStats, make_importance
-from rlprune.ranking import ChannelRanking, Coefficients, PruningPlan
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.importance import ChannelStats, make_importance
+from rlprune.pruning.ranking import ChannelRanking, Coefficients, PruningPlan
 from rlprune.search.methods import METHODS, SearchMethod, register_method
 
 __all__ = ["baseline_plan", "importance_scores"]

@@ -21,9 +21,9 @@ from typing import Protocol
 import torch
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.grouping import ComponentGrouper
-from rlprune.masking import ChannelMasks
-from rlprune.prune import prune_physically
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.masking import ChannelMasks
+from rlprune.pruning.physical import prune_physically
 from rlprune.search.objective import Objective, Score
 
 __all__ = ["Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor", "Scorer",

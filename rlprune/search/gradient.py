@@ -49,9 +49,9 @@ import numpy as np
 import torch
 
 from rlprune.adapters.base import Component, PlannerAdapter
-from rlprune.masking import ChannelMasks
-from rlprune.prune import prune_physically
-from rlprune.ranking import InfeasibleTarget
+from rlprune.pruning.masking import ChannelMasks
+from rlprune.pruning.physical import prune_physically
+from rlprune.pruning.ranking import InfeasibleTarget
 from rlprune.search.harness import BudgetExhausted, SearchHarness
 from rlprune.search.methods import SearchMethod, register_method
 from rlprune.search.visited import VisitedInputs

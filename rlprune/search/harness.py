@@ -20,11 +20,12 @@ import torch
 from tqdm import tqdm
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.grouping import ComponentGrouper
 from rlprune.io import atomic_write_text
-from rlprune.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.ranking import ChannelRanking, Coefficients, InfeasibleTarget, PruningPlan
 from rlprune.search.executors import Executor, InProcessExecutor, Task
 from rlprune.search.objective import Objective, Score
+from rlprune.settings import SearchSettings
 
 __all__ = ["BudgetExhausted", "SearchHarness", "SearchResult"]
 
@@ -86,13 +87,10 @@ class SearchHarness:
                  scope: str = "auto", run_dir: str | Path | None = None,
                  progress: bool = True, executor: Executor | None = None,
                  method: str = "search") -> None:
-        if scope not in ("auto", "component", "group"):
-            raise ValueError(f"scope must be 'auto', 'component' or 'group', got {scope!r}")
+        SearchSettings(scope=scope, budget=budget)
         family = grouper.families
         if scope == "auto":  # one coefficient for a lone component would change nothing
             scope = "component" if len(set(family.values())) > 1 else "group"
-        if budget < 1:
-            raise ValueError(f"budget must be >= 1 evaluation, got {budget}")
         self.agent, self.grouper, self.ranking = agent, grouper, ranking
         self.objective, self.rho, self.eps, self.budget = objective, rho, eps, budget
         self.scope, self.method = scope, method

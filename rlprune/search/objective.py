@@ -9,16 +9,19 @@ signature.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy import stats as scipy_stats
 
-from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
+from rlprune.adapters.base import AgentAdapter, ReconstructionAdapter
+from rlprune.analysis.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
+from rlprune.settings import Evaluation
 
-__all__ = ["Objective", "PSNRObjective", "ReturnObjective", "Score"]
+__all__ = ["OBJECTIVES", "Objective", "PSNRObjective", "ReturnObjective", "Score", "objective_for",
+           "register_objective"]
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,8 @@ class ReturnObjective(Objective):
 
     closed_loop = True
     physical = True
-    """Candidates are scored physically pruned (smaller networks plan faster: 2x at 50%
-    sparsity on the shipped agent, for a 0.05 s copy)."""
+    """Candidates are scored physically pruned: a copy costs little beside episodes of
+    smaller, faster networks."""
 
     def __init__(self, evaluator: ClosedLoopEvaluator, race: bool = False, chunk: int = 2,
                  confidence: float = 0.95) -> None:
@@ -179,12 +182,12 @@ class ReturnObjective(Objective):
 
 
 class PSNRObjective(Objective):
-    """Reconstruction PSNR (dB) of an autoencoder adapter on fixed held-out images."""
+    """Reconstruction PSNR (dB) of a ``ReconstructionAdapter`` on fixed held-out images."""
 
     def __init__(self, images: torch.Tensor) -> None:
         self.images = images
 
-    def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
+    def __call__(self, agent: ReconstructionAdapter, incumbent: Score | None = None) -> Score:
         return Score(agent.psnr(self.images))
 
     def describe(self) -> dict:
@@ -193,3 +196,38 @@ class PSNRObjective(Objective):
 
     def scored_states(self, agent: AgentAdapter) -> tuple[Score, np.ndarray, None]:
         return self(agent), self.images.numpy(), None
+
+
+ObjectiveFactory = Callable[[AgentAdapter, Evaluation], Objective]
+OBJECTIVES: dict[str, ObjectiveFactory] = {}
+"""Objectives by metric name (``AgentAdapter.metric.name``): how to score an agent."""
+
+
+def register_objective(name: str, factory: ObjectiveFactory) -> None:
+    """Makes ``factory(agent, evaluation)`` the objective of agents whose metric is
+    ``name`` (and of ``--objective NAME``)."""
+    OBJECTIVES[name] = factory
+
+
+def objective_for(agent: AgentAdapter, evaluation: Evaluation,
+                  name: str | None = None) -> Objective:
+    """The objective ``name`` (default: the agent's own metric) for ``agent``.
+
+    Raises:
+        ValueError: no objective of that name.
+    """
+    name = name or agent.metric.name
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose one of {list(OBJECTIVES)}")
+    return OBJECTIVES[name](agent, evaluation)
+
+
+def _psnr_objective(agent: AgentAdapter, evaluation: Evaluation) -> PSNRObjective:
+    if not isinstance(agent, ReconstructionAdapter):
+        raise TypeError(f"{agent.kind} agent does not reconstruct images: no PSNR to score")
+    return PSNRObjective(agent.evaluation_images(evaluation.seed))
+
+
+register_objective("return", lambda agent, e: ReturnObjective.for_agent(
+    agent, e.episodes, e.seed, e.max_episode_steps, e.race, e.env))
+register_objective("psnr", _psnr_objective)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from rlprune.accounting import Cost, CostModel
-from rlprune.grouping import ComponentGrouper
+from rlprune.pruning.accounting import Cost, CostModel
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.settings import Target
 
 __all__ = ["ChannelRanking", "Coefficients", "InfeasibleTarget", "PruningPlan"]
 
@@ -164,10 +165,7 @@ class ChannelRanking:
     def check_reachable(self, rho: float, eps: float) -> None:
         """Raises ValueError for rho or eps out of range, InfeasibleTarget if no
         coefficients can reach rho - eps."""
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"sparsity rho must be in [0, 1), got {rho}")
-        if not 0.0 <= eps < 1.0:
-            raise ValueError(f"tolerance eps must be in [0, 1), got {eps}")
+        Target(rho, eps)
         max_s = self.max_sparsity
         if max_s < rho - eps:
             raise InfeasibleTarget(

@@ -18,7 +18,7 @@ import numpy as np
 
 from envs import PERTURBATIONS
 from rlprune.adapters.base import AgentAdapter
-from rlprune.evaluate import ClosedLoopEvaluator
+from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.report import pyplot, save_figure, write_json
 
 __all__ = ["parse_grid", "plot_robustness", "robustness_study"]

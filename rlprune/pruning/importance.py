@@ -2,7 +2,7 @@
 
 Criteria are torch-pruning ``Importance`` objects: ``criterion(tp_group) -> 1-D tensor``
 with one raw score per channel, so they also work inside torch-pruning's own pruners.
-Normalisation within a group happens in one place, ``rlprune.ranking``.
+Normalisation within a group happens in one place, ``rlprune.pruning.ranking``.
 
 Data-aware criteria read ``ChannelStats``: statistics of the inputs that consumer layers
 receive, measured on states the agent actually visits (closed-loop rollouts).
@@ -17,7 +17,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from rlprune.grouping import ComponentGrouper
+from rlprune.pruning.grouping import ComponentGrouper
 
 __all__ = [
     "CRITERIA",

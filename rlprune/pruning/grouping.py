@@ -196,16 +196,6 @@ class ComponentGrouper:
         """The layer whose output channels are the group's channels."""
         return self.module(group.layers[0])
 
-    def summary(self) -> list[dict]:
-        """One row per group: component, root layer, channels, layers, params and FLOPs."""
-        from rlprune.accounting import group_costs
-
-        costs = group_costs(self)
-        return [{"group": g.id, "component": g.component, "channels": g.channels,
-                 "layers": [f"{r.component}/{r.name}:{r.role}" for r in g.layers],
-                 "params_per_channel": costs[g.id]["params"],
-                 "flops_per_channel": costs[g.id]["flops"]} for g in self.groups]
-
 
 def _role(handler) -> str | None:
     if handler in _OUT_FNS:

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import torch_pruning as tp
 
 from rlprune.adapters.base import AgentAdapter
-from rlprune.grouping import ComponentGrouper
-from rlprune.ranking import PruningPlan
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.ranking import PruningPlan
 
 __all__ = ["prune_physically"]
 
@@ -27,7 +27,8 @@ def prune_physically(agent: AgentAdapter, plan: PruningPlan | Mapping[str, Seque
     applied in one call, so groups that share a layer cannot shift each other's indices.
     A pruned interface is recorded in ``meta["interface_index"]``: the dense channels
     it keeps, which latent stability needs to compare the pruned latent with the dense
-    one. The original agent is not touched.
+    one. The pruned agent records its new widths in its own configuration
+    (``record_widths``). The original agent is not touched.
 
     Raises:
         ValueError: the plan names a group the agent does not have, or empties a group.
@@ -53,6 +54,7 @@ def prune_physically(agent: AgentAdapter, plan: PruningPlan | Mapping[str, Seque
     for (component, name, role), idxs in removals.items():
         module = grouper.components[component].module.get_submodule(name)
         _HANDLERS[role](module, sorted(idxs))
+    pruned.record_widths()
     return pruned
 
 

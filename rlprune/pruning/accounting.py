@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from rlprune.grouping import ComponentGrouper
+from rlprune.pruning.grouping import ComponentGrouper
 
 __all__ = ["CostModel", "Cost", "group_costs"]
 
@@ -103,3 +103,12 @@ def group_costs(grouper: ComponentGrouper) -> dict[str, dict[str, int]]:
         out[group.id] = {"params": model.dense.params - one.params,
                          "flops": model.dense.flops - one.flops}
     return out
+
+
+def group_summary(grouper: ComponentGrouper) -> list[dict]:
+    """One row per group: component, root layer, channels, layers, params and FLOPs."""
+    costs = group_costs(grouper)
+    return [{"group": g.id, "component": g.component, "channels": g.channels,
+             "layers": [f"{r.component}/{r.name}:{r.role}" for r in g.layers],
+             "params_per_channel": costs[g.id]["params"],
+             "flops_per_channel": costs[g.id]["flops"]} for g in grouper.groups]

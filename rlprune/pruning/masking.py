@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from rlprune.grouping import ComponentGrouper
-from rlprune.ranking import PruningPlan
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.ranking import PruningPlan
 
 __all__ = ["ChannelMasks"]
 

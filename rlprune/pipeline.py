@@ -1,0 +1,69 @@
+"""The prune workflow ``rlprune prune`` runs: search, prune physically, fine-tune, save.
+
+It takes the frozen settings of ``rlprune.settings`` and stores them in the run folder's
+``report.json`` beside the result, so the folder says how it was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlprune.adapters.base import AgentAdapter
+from rlprune.finetune import distill_if_better
+from rlprune.pruning.physical import prune_physically
+from rlprune.report import write_json
+from rlprune.search import Executor, Objective, SearchResult, VisitedInputs, search
+from rlprune.settings import Evaluation, SearchSettings, Target
+
+__all__ = ["PrunedRun", "prune_agent"]
+
+
+@dataclass(frozen=True)
+class PrunedRun:
+    """What a prune run produced."""
+
+    result: SearchResult
+    path: Path
+    """The saved pruned agent."""
+    finetune: dict | None
+    """The fine-tuning report (None without fine-tuning)."""
+
+
+def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, target: Target,
+                settings: SearchSettings, evaluation: Evaluation, *, finetune: int = 0,
+                executor: Executor | None = None, progress: bool = False,
+                source: str | None = None) -> PrunedRun:
+    """Searches coefficients for ``target``, prunes physically and saves to ``out``
+    (``pruned`` + the adapter's suffix, and ``report.json``); resumes a killed run.
+
+    Args:
+        objective: scores candidates (made from ``evaluation``; stored by its settings).
+        finetune: distillation steps after pruning; the tuned agent is kept only if the
+            objective scores it no lower.
+        source: where the agent came from (a path or shipped name), for the report.
+
+    Raises:
+        NotADirectoryError: ``out`` is a file.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a run directory")
+    result = search(agent, objective, target.sparsity, target.tol, **settings.kwargs(),
+                    run_dir=out, progress=progress, executor=executor)
+    pruned = prune_physically(agent, result.plan, list(result.plan.dense.params_by_component))
+    report = {"agent": source, "settings": {"target": target.to_dict(),
+                                            "search": settings.to_dict(),
+                                            "evaluation": evaluation.to_dict(),
+                                            "finetune": finetune},
+              "result": result.to_dict()}
+    if finetune:
+        # Distils on the dense agent's visited states (refreshed with the pruned agent's
+        # own halfway), scores on the search's episodes.
+        pruned, report["finetune"] = distill_if_better(
+            agent, pruned, objective, VisitedInputs(objective, agent, out), finetune,
+            result.metric, settings.seed)
+    path = out / f"pruned{agent.file_suffix}"
+    pruned.save(path)
+    write_json(out / "report.json", report)
+    return PrunedRun(result, path, report.get("finetune"))

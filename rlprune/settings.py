@@ -1,0 +1,96 @@
+"""Frozen settings of a run, validated once where they enter (CLI, scripts, Python).
+
+Each is stored in the run folder it produced (``to_dict``), so a resumed run can tell
+its own settings from another's and a report can say what was done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+__all__ = ["HELD_OUT_SEED_OFFSET", "Evaluation", "SearchSettings", "Target"]
+
+HELD_OUT_SEED_OFFSET = 1000
+"""Held-out episodes use seeds ``seed + 1000``...: disjoint from the search's own."""
+
+@dataclass(frozen=True)
+class Target:
+    """Target parameter sparsity rho of the pruned components, met within tolerance eps."""
+
+    sparsity: float
+    tol: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        if not 0.0 <= self.tol < 1.0:
+            raise ValueError(f"tol must be in [0, 1), got {self.tol}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How candidates (or final agents) are scored: which env, how many seeded episodes."""
+
+    env: str | None = None
+    """Env spec; None: the agent's own task."""
+    episodes: int = 4
+    seed: int = 0
+    """Episode ``i`` resets with ``seed + i``."""
+    max_episode_steps: int | None = None
+    """Caps episodes (None: full length)."""
+    race: bool = False
+    """Stop a candidate's episodes early once it is clearly worse than the incumbent."""
+
+    def __post_init__(self) -> None:
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
+
+    def held_out(self, episodes: int, max_episode_steps: int | None = None) -> Evaluation:
+        """Episodes the search never saw (seeds offset by ``HELD_OUT_SEED_OFFSET``), not
+        raced, full length unless capped."""
+        return replace(self, episodes=episodes, seed=self.seed + HELD_OUT_SEED_OFFSET,
+                       max_episode_steps=max_episode_steps, race=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How coefficients are searched (``rlprune.search.search``'s keyword arguments)."""
+
+    method: str = "magnitude"
+    budget: int = 20
+    """Candidates scored on the real metric."""
+    seed: int = 0
+    criterion: str = "l2"
+    scope: str = "auto"
+    """One coefficient per ``component`` or ``group`` (``auto``: per group for a lone
+    component)."""
+    components: tuple[str, ...] | None = None
+    """Components to prune (None: the adapter's choice)."""
+    interfaces: tuple[str, ...] = ()
+    """Prunable interfaces to shrink as well."""
+    round_to: int = 1
+    """Kept channels per group are a multiple of this."""
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ValueError(f"budget must be >= 1, got {self.budget}")
+        if self.round_to < 1:
+            raise ValueError(f"round_to must be >= 1, got {self.round_to}")
+        if self.scope not in ("auto", "component", "group"):
+            raise ValueError(f"scope must be 'auto', 'component' or 'group', got {self.scope!r}")
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of ``search``."""
+        settings = asdict(self)
+        settings["components"] = list(self.components) if self.components else None
+        return settings
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "components": list(self.components or []) or None,
+                "interfaces": list(self.interfaces)}
