@@ -75,6 +75,17 @@ def _objectives_help() -> str:
 OBJECTIVE = typer.Option(None, "--objective", help=_objectives_help())
 
 
+def _executors_help() -> str:
+    """The registered executors (``register_executor``), for ``--executor``'s help."""
+    from rlprune.search.executors import EXECUTORS
+
+    return f"where candidates run: {', '.join(EXECUTORS)}"
+
+
+EXECUTOR = typer.Option("inprocess", help=_executors_help())
+WORKERS = typer.Option(None, help="pool processes / Ray actors")
+
+
 def _tuple(option: str | None) -> tuple[str, ...] | None:
     """A comma-separated option as a tuple (None when not given)."""
     names = _names(option)
@@ -179,9 +190,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           finetune: int = typer.Option(0, help="distillation steps after pruning, kept if "
                                        "the search's episodes score no lower (0: none)"),
           max_episode_steps: int = typer.Option(None, help="cap episode length"),
-          executor: str = typer.Option("inprocess", help="where candidates run: inprocess, "
-                                                         "process (local pool) or ray"),
-          workers: int = typer.Option(None, help="pool processes / Ray actors"),
+          executor: str = EXECUTOR,
+          workers: int = WORKERS,
           ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
@@ -237,8 +247,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
           eval_max_episode_steps: int = typer.Option(None, help="cap table episodes too "
                                                                 "(default: full length)"),
-          executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
-          workers: int = typer.Option(None, help="pool processes / Ray actors"),
+          executor: str = EXECUTOR,
+          workers: int = WORKERS,
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
@@ -286,8 +296,8 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
         eval_episodes: int = typer.Option(10, help="held-out full episodes per row"),
         seed: int = typer.Option(0, help="search seeds seed.., held-out seed+1000.."),
         max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
-        executor: str = typer.Option("inprocess", help="inprocess, process or ray"),
-        workers: int = typer.Option(None, help="pool processes / Ray actors"),
+        executor: str = EXECUTOR,
+        workers: int = WORKERS,
         as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png)."""
     try:

@@ -5,17 +5,13 @@ and their log-std, latents, reward and Q logits, reconstructions) on states the 
 agent visits: the pruned component reads what it will read when the pruned agent runs
 (its own, possibly narrower, latent), the target is what the dense component computed.
 Losses are mean squared errors normalised by the target's variance, so components of
-any scale weigh alike (on TD-MPC2's two-hot reward and Q logits, a KL divergence of the
-distributions did no better: 70% magnitude plan below, 235 +- 49 vs 254 +- 7). With
-``refresh`` the pruned agent's own closed-loop states are added halfway (DAgger-style: it
-is corrected where it actually goes).
+any scale weigh alike. With ``refresh`` the pruned agent's own closed-loop states are
+added halfway (DAgger-style: it is corrected where it actually goes).
 
 Where components read actions (a planner's world model: dynamics, reward, Q heads),
 every state is also paired with actions drawn uniformly from the action space: MPPI
 queries the model at actions the agent never took, and a model fitted only on the taken
-ones misleads the planner. Measured on the shipped cartpole agent at 70% sparsity
-(magnitude, 2000 steps, 4 search episodes capped at 400 env steps, dense 258.9):
-return 131.3 distilled on the taken actions alone, 253.5 with 4 explored actions per state.
+ones misleads the planner (measured: README, "Design choices, measured").
 """
 
 from __future__ import annotations
@@ -181,8 +177,7 @@ def distill_if_better(dense: AgentAdapter, pruned: AgentAdapter, objective: Obje
     ``baseline`` (the pruned agent's score on the same episodes).
 
     Distillation pulls every component back towards its dense original, which can undo
-    what a search exploited: CMA-ES's 70% plan for the shipped cartpole agent nearly
-    removes the reward head; distilled, it fell from 807.6 to 648.6 (held-out return).
+    what a search exploited (a plan that nearly removes a head, say): hence the check.
 
     Returns:
         the agent to keep and a report (steps, the tuned metric, ``kept``, losses).

@@ -12,7 +12,7 @@ from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.cli import app
 from rlprune.search import ReturnObjective
 from rlprune.sweep import sweep
-from tests.test_evaluate import small_tdmpc2
+from tests.conftest import small_tdmpc2
 
 ROOT = Path(__file__).resolve().parents[1]
 AE = str(ROOT / "checkpoints" / "digits-autoencoder.pt")

@@ -18,17 +18,13 @@ from rlprune.pruning.importance import collect_channel_stats, make_importance
 from rlprune.pruning.masking import ChannelMasks
 from rlprune.pruning.physical import prune_physically
 from rlprune.pruning.ranking import ChannelRanking, Coefficients, InfeasibleTarget
-from tdmpc2 import TDMPC2Agent, model_config_for
+from tdmpc2 import model_config_for
+from tests.conftest import small_tdmpc2
 
 
 @pytest.fixture(scope="module")
 def tdmpc2_adapter():
-    torch.manual_seed(0)
-    agent = TDMPC2Agent(model_config_for("cpu", obs_dim=5, action_dim=1), seed=0)
-    with torch.no_grad():  # random, non-zero heads: a trained-like spread of weights
-        for p in agent.model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return TDMPC2Adapter(agent)
+    return small_tdmpc2(model_config_for("cpu", obs_dim=5, action_dim=1), noise=0.05)
 
 
 def ranking_for(grouper, criterion="l2", **kwargs):

@@ -8,38 +8,8 @@ import torch
 from torch import nn
 
 from rlprune import ClosedLoopEvaluator, load_agent
-from rlprune.adapters import ModuleAdapter, TDMPC2Adapter
 from rlprune.analysis.evaluate import StateRecorder
-from tdmpc2 import ModelConfig, PlannerConfig, TDMPC2Agent
-
-
-def linear_policy(obs_dim: int = 5, action_dim: int = 1, seed: int = 0) -> ModuleAdapter:
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(obs_dim, 16), nn.Tanh(), nn.Linear(16, action_dim), nn.Tanh())
-    adapter = ModuleAdapter(net, torch.zeros(1, obs_dim), policy="model")
-    adapter.observation_space = __import__("gymnasium").spaces.Box(-np.inf, np.inf, (obs_dim,))
-    adapter.action_space = __import__("gymnasium").spaces.Box(-1, 1, (action_dim,))
-    return adapter
-
-
-def small_tdmpc2() -> TDMPC2Adapter:
-    cfg = ModelConfig(obs_dim=5, action_dim=1, latent_dim=16, mlp_dim=32, enc_dim=32)
-    planner = PlannerConfig(iterations=2, num_samples=32, num_elites=4, num_pi_trajs=4)
-    agent = TDMPC2Agent(cfg, planner, seed=0)
-    with torch.no_grad():
-        for p in agent.model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return TDMPC2Adapter(agent)
-
-
-def batched_and_singles(agent, env: str = "dmc/cartpole-swingup", seed: int = 7,
-                        **options):
-    """Three episodes in one batch, and each of them alone with its own seed."""
-    def evaluator(episodes: int, first: int) -> ClosedLoopEvaluator:
-        return ClosedLoopEvaluator(env, episodes=episodes, seed=first, **options)
-
-    return evaluator(3, seed).evaluate(agent), [evaluator(1, seed + i).evaluate(agent)
-                                                for i in range(3)]
+from tests.conftest import batched_and_singles, linear_policy, small_tdmpc2
 
 
 def test_batched_equals_sequential_for_a_deterministic_policy():

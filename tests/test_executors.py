@@ -6,7 +6,7 @@ import pytest
 
 import rlprune
 from rlprune.search import InProcessExecutor, ProcessExecutor, ReturnObjective, search
-from tests.test_evaluate import small_tdmpc2
+from tests.conftest import small_tdmpc2
 
 
 def racing_search(executor):

@@ -9,7 +9,7 @@ import pytest
 import rlprune
 from rlprune.export import export_onnx
 from rlprune.search import baseline_plan
-from tests.test_evaluate import small_tdmpc2
+from tests.conftest import small_tdmpc2
 from tests.test_sb3 import sb3_zip  # noqa: F401  (fixture: SAC, TD3, PPO trained here)
 
 

@@ -10,7 +10,7 @@ from rlprune.analysis.evaluate import StateRecorder
 from rlprune.finetune import distill, distill_if_better
 from rlprune.models.digits_autoencoder import digits_split
 from rlprune.search import PSNRObjective, Score, VisitedInputs, baseline_plan, importance_scores
-from tests.test_evaluate import small_tdmpc2
+from tests.conftest import small_tdmpc2
 
 
 def test_distillation_recovers_autoencoder_psnr():

@@ -1,5 +1,5 @@
-"""Extension points: a criterion, a search method or an agent kind is one registration,
-and the CLI runs it with no other edit."""
+"""Extension points: a criterion, a search method, an objective or an agent kind is one
+registration, and the CLI runs it with no other edit."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch_pruning as tp
 from torch import nn
 from typer.testing import CliRunner
 
-from rlprune.adapters import AGENT_KINDS, ModuleAdapter, register_agent_kind
+from rlprune.adapters import AGENT_KINDS, ModuleAdapter, load_agent, register_agent_kind
 from rlprune.adapters.registry import AgentKind
 from rlprune.cli import app
 from rlprune.pruning.importance import CRITERIA, Criterion, register_criterion
-from rlprune.search import METHODS, SearchMethod, register_method
+from rlprune.search import METHODS, OBJECTIVES, Objective, Score, SearchMethod, register_method
 
 AE = "digits-autoencoder"
 
@@ -99,6 +99,45 @@ def test_a_registered_agent_kind_loads_through_the_cli(registered, tmp_path):
     assert info["agent"]["kind"] == "module" and info["groups"][0]["channels"] == 32
     refused = CliRunner().invoke(app, ["inspect", str(tmp_path / "a.pt"), "--task", "x"])
     assert refused.exit_code == 2 and "toy-mlp agent, which takes no --task" in refused.output
+
+
+class NegativeMSE(Objective):
+    """A toy objective: minus the mean squared reconstruction error."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __call__(self, agent, incumbent=None):
+        with torch.no_grad():
+            return Score(-float(((agent.model(self.images) - self.images) ** 2).mean()))
+
+    def describe(self):
+        return {"metric": "neg-mse", "images": len(self.images)}
+
+    def scored_states(self, agent):
+        return self(agent), self.images.numpy(), None
+
+
+def test_a_registered_objective_scores_candidates_through_the_cli(monkeypatch, tmp_path):
+    monkeypatch.setitem(OBJECTIVES, "neg-mse", lambda agent, evaluation: NegativeMSE(
+        agent.evaluation_images(evaluation.seed)))
+    assert "return, psnr" in CliRunner().invoke(app, ["prune", "--help"]).output
+    run = CliRunner().invoke(app, ["prune", AE, "--out", str(tmp_path), "--sparsity", "0.3",
+                                   "--method", "cmaes", "--budget", "3", "--seed", "2",
+                                   "--objective", "neg-mse", "--json"])
+    assert run.exit_code == 0, run.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    pruned = load_agent(tmp_path / "pruned.pt")
+    images = pruned.evaluation_images(2)
+    assert report["result"]["metric"] == pytest.approx(NegativeMSE(images)(pruned).value,
+                                                       rel=1e-5)
+    settings = report["settings"]  # what made the folder is stored in it
+    assert settings["target"] == {"sparsity": 0.3, "tol": 0.01}
+    assert settings["search"]["method"] == "cmaes" and settings["search"]["budget"] == 3
+    assert settings["evaluation"]["seed"] == 2
+    unknown = CliRunner().invoke(app, ["prune", AE, "--out", str(tmp_path / "x"),
+                                       "--sparsity", "0.3", "--objective", "nope"])
+    assert unknown.exit_code == 2 and "unknown objective 'nope'" in unknown.output
 
 
 def test_method_and_criterion_registries_refuse_half_definitions():

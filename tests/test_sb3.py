@@ -136,7 +136,7 @@ def test_agents_saved_by_an_older_sb3_release_load_prune_and_act(name, tmp_path)
 
 def test_batched_evaluation_equals_the_sequential_loop_exactly(sb3_zip):
     _, path = sb3_zip
-    from tests.test_evaluate import batched_and_singles
+    from tests.conftest import batched_and_singles
 
     batched, singles = batched_and_singles(load_agent(path), "Pendulum-v1", seed=5,
                                            max_episode_steps=80)

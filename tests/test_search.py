@@ -23,7 +23,7 @@ from rlprune.search import (
 )
 from rlprune.search.gradient import _rank_agreement
 from rlprune.search.harness import SearchHarness
-from tests.test_evaluate import linear_policy, small_tdmpc2
+from tests.conftest import linear_policy, small_tdmpc2
 
 SHIPPED_AE = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-autoencoder.pt"
 

@@ -10,7 +10,7 @@ import rlprune
 from rlprune.analysis.evaluate import StateRecorder
 from rlprune.analysis.stability import action_deviation, latent_stability
 from rlprune.search import baseline_plan, importance_scores
-from tests.test_evaluate import linear_policy, small_tdmpc2
+from tests.conftest import linear_policy, small_tdmpc2
 
 
 class LinearLatentAgent:

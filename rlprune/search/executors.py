@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -186,12 +186,23 @@ class RayExecutor:
         self.actors = []
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None):
-    """``"inprocess"``, ``"process"`` or ``"ray"``."""
-    if name == "inprocess":
-        return InProcessExecutor()
-    if name == "process":
-        return ProcessExecutor(workers)
-    if name == "ray":
-        return RayExecutor(workers or 2, address)
-    raise ValueError(f"unknown executor {name!r}; choose inprocess, process or ray")
+ExecutorFactory = Callable[[int | None, str | None], Executor]
+EXECUTORS: dict[str, ExecutorFactory] = {}
+"""Executors by name: ``factory(workers, address)`` (``--executor NAME``)."""
+
+
+def register_executor(name: str, factory: ExecutorFactory) -> None:
+    """Makes ``--executor NAME`` run candidates on ``factory(workers, address)``."""
+    EXECUTORS[name] = factory
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
+    """The registered executor ``name`` (``inprocess``, ``process``, ``ray``...)."""
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}; choose {', '.join(EXECUTORS)}")
+    return EXECUTORS[name](workers, address)
+
+
+register_executor("inprocess", lambda workers, address: InProcessExecutor())
+register_executor("process", lambda workers, address: ProcessExecutor(workers))
+register_executor("ray", lambda workers, address: RayExecutor(workers or 2, address))

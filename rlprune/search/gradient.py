@@ -13,31 +13,19 @@ rho, and the coefficients follow the gradient of a surrogate loss.
 
 Surrogate: episode return is not differentiable, so the masked agent is fitted to the
 dense one on states from closed-loop rollouts: for every pruned component, the mean
-squared difference of what the agent reads from it (its ``readout``: actions, latents,
-the reward and Q values its two-hot logits encode for TD-MPC2; the code and the
-reconstruction for the autoencoder), normalised by the dense readouts' variance, the
-members of a family (an ensemble's heads) sharing one component's weight. Matching the
-values rather than the logits counts: on the shipped cartpole agent at 70% sparsity the
-best snapshot scored 271 on the search episodes instead of 204 (dense 259).
-Where the latent itself is pruned, its producers' errors are averaged over the latent's
-soft mask (they need not match dims that go, but dropping dims does not lower the loss
-by itself: a plain weighting let the descent mask the whole latent away). For
-closed-loop objectives the states are refreshed halfway with the current hard
-candidate's own episodes (DAgger-style); where the objective scores those episodes too
-(``scored_states``), that rollout is the candidate's evaluation, not an extra cost.
+squared difference of what the agent reads from it (its ``readout``: values rather than
+two-hot logits), normalised by the dense readouts' variance, an ensemble's heads sharing
+one component's weight. Where the latent itself is pruned, its producers' errors are
+averaged over the latent's soft mask, so dropping dims does not lower the loss by
+itself. For closed-loop objectives the states are refreshed halfway with the current
+hard candidate's own episodes (DAgger-style).
+
 Snapshots of the coefficients along the way become hard plans at rho +- eps, scored on
-the real objective by the harness as far as the budget goes (with a budget of one, only
-the first is rolled out, and no refresh). The surrogate's last snapshot is not always its
-best (it keeps sharpening the soft masks), so where the agent plans (``PlannerAdapter``)
-the snapshots are ordered by how alike the hard-pruned planner ranks random action
-sequences to the dense one (no env steps): on the shipped cartpole agent this rank
-agreement ordered the snapshots' held-out returns (50%: 0.38 / 0.80 / 0.84 for the
-all-ones start / the last / the best snapshot, returns 574 / 806 / 822). It is a coarse
-predictor (snapshots of other surrogates there agreed 0.88 and held 795 to 836), so it
-orders, and the real objective decides. Elsewhere the last snapshot comes first and the
-all-ones start last (a fallback). Matching the planner's values as the surrogate itself
-was tried and not kept: at 70% its soft-masked planner gave no usable gradient
-(agreement ~0).
+the real objective by the harness as far as the budget goes. Where the agent plans
+(``PlannerAdapter``) they are ordered by how alike the hard-pruned planner ranks random
+action sequences to the dense one (no env steps); elsewhere the last snapshot comes first
+and the all-ones start last. The README's "Design choices, measured" says what each
+choice was measured against.
 """
 
 from __future__ import annotations
