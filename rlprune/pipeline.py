@@ -15,6 +15,7 @@ from rlprune.pruning.physical import prune_physically
 from rlprune.report import write_json
 from rlprune.search import Executor, Objective, SearchResult, VisitedInputs, search
 from rlprune.settings import Evaluation, SearchSettings, Target
+from rlprune.step_timing import StepTiming
 
 __all__ = ["PrunedRun", "prune_agent"]
 
@@ -28,12 +29,15 @@ class PrunedRun:
     """The saved pruned agent."""
     finetune: dict | None
     """The fine-tuning report (None without fine-tuning)."""
+    latency: dict | None = None
+    """Measured time per control step, dense and pruned (None for agents that do not
+    act)."""
 
 
 def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, target: Target,
                 settings: SearchSettings, evaluation: Evaluation, *, finetune: int = 0,
                 executor: Executor | None = None, progress: bool = False,
-                source: str | None = None) -> PrunedRun:
+                source: str | None = None, threads: int = 1) -> PrunedRun:
     """Searches coefficients for ``target``, prunes physically and saves to ``out``
     (``pruned`` + the adapter's suffix, and ``report.json``); resumes a killed run.
 
@@ -42,20 +46,26 @@ def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, targ
         finetune: distillation steps after pruning; the tuned agent is kept only if the
             objective scores it no lower.
         source: where the agent came from (a path or shipped name), for the report.
+        threads: CPU threads the controller's step time is measured (and, for a latency
+            target, predicted) on.
 
     Raises:
         NotADirectoryError: ``out`` is a file.
+        TypeError: a latency target for an agent that does not act.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file, not a run directory")
+    timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency")
     result = search(agent, objective, target.sparsity, target.tol, **settings.kwargs(),
-                    run_dir=out, progress=progress, executor=executor)
+                    run_dir=out, progress=progress, executor=executor,
+                    measure=timing.measure_for(target.measure))
+    timing.save(out)
     pruned = prune_physically(agent, result.plan, list(result.plan.dense.params_by_component))
     report = {"agent": source, "settings": {"target": target.to_dict(),
                                             "search": settings.to_dict(),
                                             "evaluation": evaluation.to_dict(),
-                                            "finetune": finetune},
+                                            "finetune": finetune, "threads": threads},
               "result": result.to_dict()}
     if finetune:
         # Distils on the dense agent's visited states (refreshed with the pruned agent's
@@ -63,7 +73,9 @@ def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, targ
         pruned, report["finetune"] = distill_if_better(
             agent, pruned, objective, VisitedInputs(objective, agent, out), finetune,
             result.metric, settings.seed)
+    if timing.dense is not None:
+        report["latency"] = timing.compare(pruned, result.plan)
     path = out / f"pruned{agent.file_suffix}"
     pruned.save(path)
     write_json(out / "report.json", report)
-    return PrunedRun(result, path, report.get("finetune"))
+    return PrunedRun(result, path, report.get("finetune"), report.get("latency"))

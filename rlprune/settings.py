@@ -8,23 +8,42 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["HELD_OUT_SEED_OFFSET", "Evaluation", "SearchSettings", "Target"]
+__all__ = ["HELD_OUT_SEED_OFFSET", "MEASURES", "Evaluation", "SearchSettings", "Target"]
 
 HELD_OUT_SEED_OFFSET = 1000
 """Held-out episodes use seeds ``seed + 1000``...: disjoint from the search's own."""
 
+MEASURES = ("params", "flops", "latency")
+
+
 @dataclass(frozen=True)
 class Target:
-    """Target parameter sparsity rho of the pruned components, met within tolerance eps."""
+    """The fraction rho of a cost to remove, met within tolerance eps.
+
+    ``measure`` says which cost: ``params`` (parameter sparsity of the pruned components,
+    the paper's target), ``flops`` (FLOPs per control step) or ``latency`` (predicted
+    time per control step: a speed-up ``x`` is ``1 - 1 / x``).
+    """
 
     sparsity: float
     tol: float = 0.01
+    measure: str = "params"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.tol < 1.0:
             raise ValueError(f"tol must be in [0, 1), got {self.tol}")
+        if self.measure not in MEASURES:
+            raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got "
+                             f"{self.measure!r}")
+
+    @classmethod
+    def speedup(cls, factor: float, tol: float = 0.01) -> Target:
+        """A target time per control step of ``1 / factor`` of the dense one."""
+        if not factor >= 1.0:
+            raise ValueError(f"speed-up must be >= 1, got {factor}")
+        return cls(1.0 - 1.0 / factor, tol, "latency")
 
     def to_dict(self) -> dict:
         return asdict(self)

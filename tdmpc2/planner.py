@@ -91,21 +91,24 @@ class MPPIPlanner:
         pairs = self._q_pairs(n).repeat_interleave(per_row, dim=0)
         return value + weight * alive * self.model.q_value(z, terminal, pairs, "avg")
 
-    def samples_per_step(self) -> dict[str, float]:
-        """How many samples each world-model network processes to plan one env's action.
+    def calls_per_step(self) -> dict[str, list[tuple[float, float]]]:
+        """How each world-model network runs to plan one env's action: a list of
+        (forward passes, rows per pass).
 
         The policy prior rolls ``num_pi_trajs`` trajectories through the horizon; each
         iteration values every sample: reward and dynamics at every horizon step, the
-        policy and two of the Q heads (drawn per row, so each head expects
-        ``2 / num_q`` of the samples) at its end.
+        policy and two Q heads (drawn per row: each head sees ``1 / num_q`` of the rows in
+        each of its two passes) at its end.
         """
         cfg, model = self.cfg, self.model
         h, s, p, i = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, cfg.iterations
-        calls = {"encoder": 1.0, "pi": float(h * p + i * s),
-                 "dynamics": float((h - 1) * p + i * h * s), "reward": float(i * h * s)}
-        calls.update({f"Q{q}": 2 * i * s / model.cfg.num_q for q in range(model.cfg.num_q)})
+        rollout = [(h, p)] if p else []
+        calls = {"encoder": [(1, 1)], "pi": rollout + [(i, s)],
+                 "dynamics": ([(h - 1, p)] if p and h > 1 else []) + [(i * h, s)],
+                 "reward": [(i * h, s)]}
+        calls.update({f"Q{q}": [(2 * i, s / model.cfg.num_q)] for q in range(model.cfg.num_q)})
         if model.termination is not None:
-            calls["termination"] = float(i * h * s)
+            calls["termination"] = [(i * h, s)]
         return calls
 
     @torch.no_grad()

@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Lower layers never import higher ones (a package's own modules may import each other).
 LAYERS = [
-    {"rlprune.io", "rlprune.report", "rlprune.settings", "rlprune.adapters", "rlprune.models"},
+    {"rlprune.io", "rlprune.report", "rlprune.settings", "rlprune.timing", "rlprune.adapters",
+     "rlprune.models"},
     {"rlprune.pruning", "rlprune.analysis"},
     {"rlprune.search"},
     {"rlprune.finetune", "rlprune.export", "rlprune.pipeline", "rlprune.sweep", "rlprune.zoo",
-     "rlprune.run_report"},
+     "rlprune.run_report", "rlprune.step_timing", "rlprune.latency_report"},
     {"rlprune.cli", "rlprune"},
 ]
 

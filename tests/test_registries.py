@@ -11,7 +11,13 @@ import torch_pruning as tp
 from torch import nn
 from typer.testing import CliRunner
 
-from rlprune.adapters import AGENT_KINDS, ModuleAdapter, load_agent, register_agent_kind
+from rlprune.adapters import (
+    AGENT_KINDS,
+    AgentAdapter,
+    ModuleAdapter,
+    load_agent,
+    register_agent_kind,
+)
 from rlprune.adapters.registry import AgentKind
 from rlprune.cli import app
 from rlprune.pruning.importance import CRITERIA, Criterion, register_criterion
@@ -144,3 +150,12 @@ def test_method_and_criterion_registries_refuse_half_definitions():
     with pytest.raises(ValueError, match="either run= .* or criterion="):
         register_method(SearchMethod("nothing"))
     assert "nothing" not in METHODS
+
+
+@pytest.mark.parametrize("name", ["cartpole-swingup", "sac-halfcheetah", AE])
+def test_shipped_agents_declare_the_whole_adapter_contract(name):
+    agent = load_agent(name)
+    assert isinstance(agent, AgentAdapter)  # every member of the protocol is present
+    assert agent.file_suffix in (".pt", ".zip") and agent.metric.name in OBJECTIVES
+    assert set(agent.step_calls()) <= set(agent.components())
+    assert set(agent.default_components or ()) <= set(agent.components())

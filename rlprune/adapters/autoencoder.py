@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlprune.adapters.base import Component, Interface, Metric
+from rlprune.adapters.base import Calls, Component, Interface, Metric
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.io import load_weights_only
 from rlprune.models.digits_autoencoder import (
@@ -36,6 +36,7 @@ class AutoencoderAdapter:
     kind = "autoencoder"
     metric = Metric("psnr", "PSNR (dB)")
     file_suffix = ".pt"
+    default_components = None
     observation_space = None
     action_space = None
 
@@ -93,9 +94,9 @@ class AutoencoderAdapter:
                 "encoder": (self.model.encoder, torch.zeros(1, size)),
                 "decoder": (self.model.decoder, torch.zeros(1, self.code_width))}
 
-    def step_calls(self) -> dict[str, float]:
+    def step_calls(self) -> dict[str, tuple[Calls, ...]]:
         """One image: encoded once, decoded once."""
-        return {"encoder": 1.0, "decoder": 1.0}
+        return {"encoder": (Calls(1, 1),), "decoder": (Calls(1, 1),)}
 
     def record_widths(self) -> None:
         self.model.cfg = replace(self.model.cfg, encoder=_widths(self.model.encoder)[:-1],

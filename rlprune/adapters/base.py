@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["EPISODE_RETURN", "AgentAdapter", "Component", "Interface", "Metric", "PlannerAdapter",
-           "ReconstructionAdapter", "WorldModelAdapter", "padded_rows"]
+__all__ = ["EPISODE_RETURN", "AgentAdapter", "Calls", "Component", "Interface", "Metric",
+           "PlannerAdapter", "ReconstructionAdapter", "WorldModelAdapter", "padded_rows"]
 
 
 def padded_rows(obs: np.ndarray) -> np.ndarray:
@@ -45,6 +45,19 @@ class Metric:
 
 EPISODE_RETURN = Metric("return", "episode return")
 """The metric of every agent that acts in an environment."""
+
+
+@dataclass(frozen=True)
+class Calls:
+    """``count`` forward passes of ``rows`` samples each (expected values where the
+    controller draws at random, like MPPI's choice of Q heads)."""
+
+    count: float
+    rows: float
+
+    @property
+    def samples(self) -> float:
+        return self.count * self.rows
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,9 @@ class AgentAdapter(Protocol):
     """What the agent is judged by (``EPISODE_RETURN`` for agents that act)."""
     file_suffix: str
     """Suffix of the files ``save`` writes (``".pt"``, ``".zip"``)."""
+    default_components: tuple[str, ...] | None
+    """Components pruned when none are named (None: every component). An SB3 agent's is
+    its actor: the critics do not act."""
 
     def components(self) -> dict[str, Component]:
         """The prunable networks by name."""

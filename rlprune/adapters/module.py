@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlprune.adapters.base import EPISODE_RETURN, Component, Interface, padded_rows
+from rlprune.adapters.base import EPISODE_RETURN, Calls, Component, Interface, padded_rows
 from rlprune.adapters.vecnormalize import ObservationNormalizer
 
 __all__ = ["ModuleAdapter"]
@@ -51,6 +51,7 @@ class ModuleAdapter:
     kind = "module"
     metric = EPISODE_RETURN
     file_suffix = ".pt"
+    default_components = None
 
     def __init__(
         self,
@@ -139,9 +140,10 @@ class ModuleAdapter:
             graphs["policy"] = (module, example)
         return graphs
 
-    def step_calls(self) -> dict[str, float]:
+    def step_calls(self) -> dict[str, tuple[Calls, ...]]:
         """The policy once per step where the modules act; otherwise each module once."""
-        return {self.policy: 1.0} if self.policy else dict.fromkeys(self.modules, 1.0)
+        return {name: (Calls(1, 1),) for name in ([self.policy] if self.policy
+                                                   else self.modules)}
 
     def record_widths(self) -> None:
         """Plain modules carry no configuration besides their layers."""

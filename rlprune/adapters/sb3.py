@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlprune.adapters.base import EPISODE_RETURN, Component, Interface, padded_rows
+from rlprune.adapters.base import EPISODE_RETURN, Calls, Component, Interface, padded_rows
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.adapters.rl_zoo import rl_zoo_files
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
@@ -270,9 +270,9 @@ class SB3Adapter:
                                     self.action_space.low, self.action_space.high)
         return {"policy": (graph, torch.zeros(1, *self.observation_space.shape))}
 
-    def step_calls(self) -> dict[str, float]:
+    def step_calls(self) -> dict[str, tuple[Calls, ...]]:
         """``predict`` runs the actor once per step; critics and targets never run."""
-        return {"actor": 1.0}
+        return {"actor": (Calls(1, 1),)}
 
     def _critic_widths(self) -> list[list[int]]:
         """Hidden widths of each critic head."""

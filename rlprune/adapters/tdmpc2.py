@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import tdmpc2
-from rlprune.adapters.base import EPISODE_RETURN, Component, Interface
+from rlprune.adapters.base import EPISODE_RETURN, Calls, Component, Interface
 from rlprune.adapters.registry import AgentKind, FileProbe, LoadOptions, register_agent_kind
 from tdmpc2.checkpoint import FORMAT as TDMPC2_FORMAT
 from tdmpc2.config import parse_planner
@@ -69,6 +69,7 @@ class TDMPC2Adapter:
     kind = "tdmpc2"
     metric = EPISODE_RETURN
     file_suffix = ".pt"
+    default_components = None
 
     def __init__(self, agent: tdmpc2.TDMPC2Agent) -> None:
         self.agent = agent
@@ -166,9 +167,10 @@ class TDMPC2Adapter:
                        for name, c in self.components().items()})
         return graphs
 
-    def step_calls(self) -> dict[str, float]:
-        """MPPI's samples per control step for every world-model network."""
-        return self.agent.planner.samples_per_step()
+    def step_calls(self) -> dict[str, tuple[Calls, ...]]:
+        """How MPPI runs every world-model network per control step."""
+        return {name: tuple(Calls(n, rows) for n, rows in calls)
+                for name, calls in self.agent.planner.calls_per_step().items()}
 
     def record_widths(self) -> None:
         """Hidden widths that differ from the dense ones, and the latent width, into the

@@ -25,8 +25,12 @@ class Cost:
 
     params: int
     flops: int
+    """FLOPs of one sample through every component once."""
     params_by_component: dict[str, int]
     flops_by_component: dict[str, int]
+    step_flops: float = 0.0
+    """FLOPs of one control step: each component's FLOPs times the samples it processes
+    per step (``AgentAdapter.step_calls``); components that do not act count zero."""
 
 
 @dataclass
@@ -44,6 +48,8 @@ class CostModel:
     """Computes ``Cost`` for any map ``group id -> channels removed``."""
 
     def __init__(self, grouper: ComponentGrouper) -> None:
+        self.step_samples = {name: sum(c.samples for c in calls)
+                             for name, calls in grouper.agent.step_calls().items()}
         self.layers: dict[tuple[str, str], _Layer] = {}
         self._in_groups: dict[tuple[str, str], list[str]] = {}
         self._out_group: dict[tuple[str, str], str] = {}
@@ -70,15 +76,19 @@ class CostModel:
                     self._out_group[key] = group.id
         self.dense = self.cost({})
 
+    def shape(self, key: tuple[str, str], removed: Mapping[str, int]) -> tuple[int, int]:
+        """(in, out) features of layer ``key`` (component, name) once ``removed`` go."""
+        layer = self.layers[key]
+        out_removed = removed.get(self._out_group.get(key, ""), 0)
+        in_removed = sum(removed.get(g, 0) for g in self._in_groups.get(key, []))
+        return layer.in_features - in_removed, layer.out_features - out_removed
+
     def cost(self, removed: Mapping[str, int]) -> Cost:
         params: dict[str, int] = {}
         flops: dict[str, int] = {}
         for key, layer in self.layers.items():
-            out_removed = removed.get(self._out_group.get(key, ""), 0)
-            in_removed = sum(removed.get(g, 0) for g in self._in_groups.get(key, []))
-            o = layer.out_features - out_removed
+            i, o = self.shape(key, removed)
             if layer.kind == "linear":
-                i = layer.in_features - in_removed
                 p, f = i * o + (o if layer.bias else 0), 2 * i * o
             elif layer.kind == "norm":
                 p, f = o * (2 if layer.bias else 1), 0
@@ -86,12 +96,17 @@ class CostModel:
                 p, f = layer.fixed_params, 0
             params[layer.component] = params.get(layer.component, 0) + p
             flops[layer.component] = flops.get(layer.component, 0) + f
-        return Cost(sum(params.values()), sum(flops.values()), params, flops)
+        step = sum(self.step_samples.get(c, 0.0) * f for c, f in flops.items())
+        return Cost(sum(params.values()), sum(flops.values()), params, flops, step)
 
     def sparsity(self, removed: Mapping[str, int]) -> tuple[float, float]:
         """(parameter sparsity, FLOP sparsity) relative to the dense components."""
         c = self.cost(removed)
         return 1 - c.params / self.dense.params, 1 - c.flops / max(self.dense.flops, 1)
+
+    def step_flop_saving(self, removed: Mapping[str, int]) -> float:
+        """The fraction of the dense control step's FLOPs (of these components) saved."""
+        return 1 - self.cost(removed).step_flops / max(self.dense.step_flops, 1.0)
 
 
 def group_costs(grouper: ComponentGrouper) -> dict[str, dict[str, int]]:

@@ -84,7 +84,7 @@ class ComponentGrouper:
                  interfaces: list[str] | tuple[str, ...] = ()) -> None:
         available = agent.components()
         if components is None:
-            components = getattr(agent, "default_components", None) or list(available)
+            components = agent.default_components or list(available)
         names = list(components)
         unknown = [n for n in names if n not in available]
         if unknown:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 
@@ -21,7 +21,8 @@ from rlprune.pruning.accounting import Cost, CostModel
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.settings import Target
 
-__all__ = ["ChannelRanking", "Coefficients", "InfeasibleTarget", "PruningPlan"]
+__all__ = ["ChannelRanking", "Coefficients", "InfeasibleTarget", "Measure", "PruningPlan",
+           "parameter_measure"]
 
 
 class InfeasibleTarget(ValueError):
@@ -56,6 +57,23 @@ class Coefficients:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """What a target counts: ``saving(removed counts)`` is the fraction of the dense cost
+    a cut removes (parameters, FLOPs per control step, predicted step time...)."""
+
+    name: str
+    """``"params"``, ``"flops"``, ``"latency"``."""
+    saving: Callable[[Mapping[str, int]], float]
+    show: Callable[[float], str] = field(default=lambda v: f"sparsity {v:.3f}")
+    """A saving as users read it (``"sparsity 0.500"``, ``"speed-up 2.00x"``)."""
+
+
+def parameter_measure(costs: CostModel) -> Measure:
+    """Parameter sparsity of the pruned components (the paper's target)."""
+    return Measure("params", lambda counts: costs.sparsity(counts)[0])
+
+
+@dataclass(frozen=True)
 class PruningPlan:
     """Which channels of which group go, and what that saves.
 
@@ -72,6 +90,10 @@ class PruningPlan:
     flop_sparsity: float
     cost: Cost
     dense: Cost
+    measure: str = "params"
+    """What the target counted."""
+    achieved: float | None = None
+    """The saving the target measure reached (the sparsity for ``params``)."""
 
     def component_sparsity(self) -> dict[str, float]:
         return {c: 1 - self.cost.params_by_component[c] / n
@@ -82,7 +104,10 @@ class PruningPlan:
                 "sparsity": self.sparsity, "flop_sparsity": self.flop_sparsity,
                 "params": self.cost.params, "dense_params": self.dense.params,
                 "flops": self.cost.flops, "dense_flops": self.dense.flops,
-                "component_sparsity": self.component_sparsity()}
+                "step_flops": self.cost.step_flops, "dense_step_flops": self.dense.step_flops,
+                "component_sparsity": self.component_sparsity(),
+                "measure": self.measure,
+                "achieved": self.sparsity if self.achieved is None else self.achieved}
 
 
 class ChannelRanking:
@@ -96,17 +121,19 @@ class ChannelRanking:
             odd widths can run slower than dense ones on real runtimes. Groups with a
             block unit (a SimNorm latent) lose whole blocks instead.
         min_channels: channels each group keeps at least (a layer never vanishes).
+        measure: what the target sparsity counts (default: parameters).
     """
 
     def __init__(self, grouper: ComponentGrouper, importance: Mapping[str, torch.Tensor],
                  normalize: str | None = "mean", round_to: int = 1,
-                 min_channels: int = 1) -> None:
+                 min_channels: int = 1, measure: Measure | None = None) -> None:
         if normalize not in ("mean", None):
             raise ValueError(f"normalize must be 'mean' or None, got {normalize!r}")
         if round_to < 1 or min_channels < 1:
             raise ValueError("round_to and min_channels must be >= 1")
         self.grouper, self.round_to, self.min_channels = grouper, round_to, min_channels
         self.costs = CostModel(grouper)
+        self.measure = measure or parameter_measure(self.costs)
         self.group_ids = [g.id for g in grouper.groups]
         self.channels = {g.id: g.channels for g in grouper.groups}
         self.units = {g.id: g.unit for g in grouper.groups}
@@ -158,20 +185,21 @@ class ChannelRanking:
 
     @functools.cached_property
     def max_sparsity(self) -> float:
-        """Sparsity with every removable channel gone (the same for all coefficients)."""
+        """The measure's saving with every removable channel gone (the same for all
+        coefficients)."""
         order = self._order(Coefficients(self.group_ids))
-        return self.costs.sparsity(self._removed_counts(order, len(order)))[0]
+        return self.measure.saving(self._removed_counts(order, len(order)))
 
     def check_reachable(self, rho: float, eps: float) -> None:
         """Raises ValueError for rho or eps out of range, InfeasibleTarget if no
         coefficients can reach rho - eps."""
         Target(rho, eps)
-        max_s = self.max_sparsity
+        max_s, show = self.max_sparsity, self.measure.show
         if max_s < rho - eps:
             raise InfeasibleTarget(
-                f"sparsity {rho:.3f} +- {eps:.3f} is out of reach: the protected "
+                f"{show(rho)} (+- {eps:.3f}) is out of reach: the protected "
                 f"structure (interface widths, {self.min_channels} channel(s) kept per "
-                f"group) allows at most {max_s:.3f}")
+                f"group) allows at most {show(max_s)}")
 
     def plan(self, coefficients: Coefficients, rho: float, eps: float) -> PruningPlan:
         """The plan whose parameter sparsity is closest to ``rho``, within ``eps``.
@@ -184,7 +212,7 @@ class ChannelRanking:
         order = self._order(coefficients)
 
         def sparsity(k: int) -> float:
-            return self.costs.sparsity(self._removed_counts(order, k))[0]
+            return self.measure.saving(self._removed_counts(order, k))
 
         lo, hi = 0, len(order)  # smallest k with sparsity(k) >= rho (monotone in k)
         while lo < hi:
@@ -197,10 +225,11 @@ class ChannelRanking:
         best = min(candidates, key=lambda k: abs(sparsity(k) - rho))
         achieved = sparsity(best)
         if abs(achieved - rho) > eps:
-            near = sorted({round(sparsity(k), 4) for k in candidates})
+            near = ", ".join(self.measure.show(v)
+                             for v in sorted({round(sparsity(k), 4) for k in candidates}))
             raise InfeasibleTarget(
-                f"no cut lands within {eps} of sparsity {rho}: the nearest reachable "
-                f"sparsities are {near}; widen eps or lower round_to")
+                f"no cut lands within {eps} of {self.measure.show(rho)}: the nearest "
+                f"reachable are {near}; widen eps or lower round_to")
         counts = self._removed_counts(order, best)
         removed = {}
         for gid, score in zip(self.group_ids, self._unit_scores(coefficients)):
@@ -211,4 +240,5 @@ class ChannelRanking:
                                             for j in range(unit)))
         cost = self.costs.cost(counts)
         param_s, flop_s = self.costs.sparsity(counts)
-        return PruningPlan(removed, param_s, flop_s, cost, self.costs.dense)
+        return PruningPlan(removed, param_s, flop_s, cost, self.costs.dense,
+                           self.measure.name, achieved)

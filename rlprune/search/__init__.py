@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from rlprune.adapters.base import AgentAdapter
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.importance import ChannelStats, collect_channel_stats, needs_stats
-from rlprune.pruning.ranking import ChannelRanking
+from rlprune.pruning.ranking import ChannelRanking, Measure
 from rlprune.search.baselines import baseline_plan, importance_scores
 from rlprune.search.cmaes import cmaes_search
 from rlprune.search.executors import (
@@ -70,7 +71,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
            round_to: int = 1, stats: ChannelStats | None = None,
            run_dir: str | Path | None = None, progress: bool = True,
            executor: Executor | None = None,
-           visited: VisitedInputs | None = None) -> SearchResult:
+           visited: VisitedInputs | None = None,
+           measure: Callable[[ComponentGrouper], Measure] | None = None) -> SearchResult:
     """Finds soft coefficients that keep the objective high at sparsity rho +- eps.
 
     Args:
@@ -99,6 +101,8 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
         visited: the dense agent's visited-state inputs, to share with other searches
             (default: measured here when needed, kept in ``run_dir``). Their env steps
             count towards every search that uses them.
+        measure: what rho counts, built on the search's groups (default: parameter
+            sparsity; ``rlprune.pruning.targets.make_measure`` for FLOPs or time).
     """
     Target(rho, eps)
     SearchSettings(method, budget, seed, criterion, scope, round_to=round_to)
@@ -112,7 +116,7 @@ def search(agent: AgentAdapter, objective: Objective, rho: float, eps: float,
     if measure_stats:
         stats = collect_channel_stats(grouper, visited.inputs(), seed=seed)
     ranking = ChannelRanking(grouper, importance_scores(grouper, base, seed=seed, stats=stats),
-                             round_to=round_to)
+                             round_to=round_to, measure=measure(grouper) if measure else None)
     ranking.check_reachable(rho, eps)  # before any run state is written
     harness = SearchHarness(agent, grouper, ranking, objective, rho, eps,
                             budget=1 if chosen.is_baseline else budget, scope=scope,

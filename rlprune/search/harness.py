@@ -217,7 +217,8 @@ class SearchHarness:
 
     def _settings(self) -> dict:
         return {"method": self.method, "objective": self.objective.describe(),
-                "rho": self.rho, "eps": self.eps, "scope": self.scope, "units": self.units}
+                "rho": self.rho, "eps": self.eps, "measure": self.ranking.measure.name,
+                "scope": self.scope, "units": self.units}
 
     def _load(self) -> None:
         state = json.loads((self.run_dir / STATE_FILE).read_text())

@@ -1,0 +1,126 @@
+"""Commands about one agent: inspect, eval, latency, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rlprune.cli.app import (
+    _USER_ERRORS,
+    PLANNER,
+    TASK,
+    THREADS,
+    VECNORMALIZE,
+    _emit,
+    _fail,
+    _load,
+    _names,
+    app,
+)
+
+
+@app.command()
+def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+            components: str = typer.Option(None, help="comma-separated components"),
+            interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
+            task: str = TASK,
+            vecnormalize: Path = VECNORMALIZE,
+            planner: str = PLANNER,
+            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Components, pruning groups, parameters and FLOPs."""
+    try:
+        from rlprune.pruning.accounting import CostModel, group_summary
+        from rlprune.pruning.grouping import ComponentGrouper
+
+        adapter = _load(agent, task, vecnormalize, planner)
+        grouper = ComponentGrouper(adapter, _names(components), interfaces=_names(interfaces)
+                                   or ())
+        dense = CostModel(grouper).dense
+        rows = group_summary(grouper)
+    except _USER_ERRORS as e:
+        _fail(e)
+    lines = [f"{adapter.kind} agent: {len(rows)} groups in {len(grouper.components)} "
+             f"components, {dense.params} parameters, {dense.flops} FLOPs per sample"]
+    lines += [f"  {r['group']:<24} channels {r['channels']:>5}  params/ch "
+              f"{r['params_per_channel']:>6}  flops/ch {r['flops_per_channel']:>6}" for r in rows]
+    _emit({"agent": adapter.describe(), "params": dense.params, "flops": dense.flops,
+           "params_by_component": dense.params_by_component, "groups": rows},
+          as_json, "\n".join(lines))
+
+
+@app.command("eval")
+def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+             env: str = typer.Option(None, help="env spec (default: the agent's task)"),
+             episodes: int = typer.Option(10, help="seeded episodes, run in one batch"),
+             seed: int = typer.Option(0, help="episode i resets with seed + i"),
+             perturb: str = typer.Option(None, help='e.g. "mass=1.5,obs_noise=0.02"'),
+             max_episode_steps: int = typer.Option(None, help="cap episode length"),
+             task: str = TASK,
+             vecnormalize: Path = VECNORMALIZE,
+             planner: str = PLANNER,
+             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Mean episode return with a 95% confidence interval."""
+    try:
+        from rlprune.analysis.evaluate import ClosedLoopEvaluator
+
+        adapter = _load(agent, task, vecnormalize, planner)
+        evaluator = ClosedLoopEvaluator.for_agent(adapter, env, episodes=episodes, seed=seed,
+                                                  perturb=perturb,
+                                                  max_episode_steps=max_episode_steps)
+        spec = evaluator.env_spec
+        result = evaluator.evaluate(adapter)
+        if result.any_failed:
+            raise ValueError(result.error or
+                             f"{int(result.failed.sum())} of {episodes} episodes failed on a "
+                             f"non-finite action or reward (episode seeds "
+                             f"{[s for s, f in zip(result.seeds, result.failed) if f]})")
+    except _USER_ERRORS as e:
+        _fail(e)
+    payload = {"env": spec, "seed": seed, **result.to_dict()}
+    _emit(payload, as_json, f"{spec}: return {result.mean:.1f} +- {result.ci95:.1f} (95% CI, "
+                            f"{episodes} episodes, {result.env_steps} env steps, "
+                            f"{result.wall_time:.0f}s)")
+
+
+
+@app.command()
+def export(agent: str = typer.Argument(..., help="(pruned) checkpoint path or shipped name"),
+           onnx: Path = typer.Option(..., "--onnx", help="output folder for .onnx files"),
+           task: str = TASK,
+           vecnormalize: Path = VECNORMALIZE,
+           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """ONNX graphs of the controller, each checked against PyTorch in onnxruntime."""
+    try:
+        from rlprune.export import export_onnx
+
+        graphs = export_onnx(_load(agent, task, vecnormalize), onnx)
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    _emit({"graphs": [g.__dict__ for g in graphs]}, as_json,
+          "\n".join(f"{g.path}  (max |onnx - torch| = {g.max_abs_error:.1e})" for g in graphs))
+
+
+@app.command()
+def latency(agents: list[str] = typer.Argument(..., help="agents to time: the first is the "
+                                                         "reference (e.g. dense, then pruned)"),
+            threads: int = THREADS,
+            steps: int = typer.Option(20, help="timed control steps (after 3 warm-up steps)"),
+            seed: int = typer.Option(0, help="seeds the observations acted on"),
+            task: str = TASK,
+            vecnormalize: Path = VECNORMALIZE,
+            planner: str = PLANNER,
+            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Time per control step, measured (median, p90) beside the cost model's prediction."""
+    try:
+        from rlprune.latency_report import latency_rows
+
+        loaded = [_load(name, task, vecnormalize, planner) for name in agents]
+        rows = latency_rows(dict(zip(agents, loaded)), threads, steps, seed)
+    except _USER_ERRORS as e:
+        _fail(e)
+    from rlprune.report import markdown_table
+
+    _emit({"threads": threads, "rows": rows}, as_json, markdown_table(rows, [
+        "agent", "params", "step_mflops", "median_ms", "p90_ms", "predicted_ms",
+        "speedup"]))

@@ -1,0 +1,123 @@
+"""The command line's app, its shared options and the helpers every command uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from rlprune.settings import Target
+
+__all__ = ["app"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Prune RL controllers by component-aware soft coefficient search.")
+
+_USER_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"rlprune: error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+def _emit(payload: dict, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(payload) if as_json else text)
+
+
+def _load(agent: str, task: str | None = None, vecnormalize: Path | None = None,
+          planner: str | None = None):
+    import rlprune
+
+    return rlprune.load_agent(agent, task=task, vecnormalize=vecnormalize, planner=planner)
+
+
+def _methods_help() -> str:
+    """The registered search methods (``register_method``), for ``--method``'s help."""
+    from rlprune.search import METHODS
+
+    return "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
+
+
+def _criteria_help() -> str:
+    """The registered criteria (``register_criterion``), for ``--criterion``'s help."""
+    from rlprune.pruning.importance import CRITERIA
+
+    return "base importance of searches: " + "; ".join(
+        f"{c.name}: {c.description}" for c in CRITERIA.values())
+
+
+BUDGET = typer.Option(20, help="candidates per search")
+TOL = typer.Option(0.01, help="tolerance eps on the achieved sparsity")
+RESUMABLE_OUT = typer.Option(..., help="run directory (resumes if present)")
+TASK = typer.Option(None, "--task", help="task of a multi-task checkpoint to act in")
+PLANNER = typer.Option(None, "--planner",
+                       help='MPPI settings of a TD-MPC2 agent, e.g. "iterations=4,samples=256" '
+                            "(a cheaper planner)")
+VECNORMALIZE = typer.Option(None, "--vecnormalize",
+                            help="VecNormalize statistics of an SB3 agent (default: found "
+                                 "beside the zip or in its RL Zoo folder)")
+
+
+def _objectives_help() -> str:
+    """The registered objectives (``register_objective``), for ``--objective``'s help."""
+    from rlprune.search import OBJECTIVES
+
+    return f"what candidates are scored by ({', '.join(OBJECTIVES)}; default: the agent's metric)"
+
+
+OBJECTIVE = typer.Option(None, "--objective", help=_objectives_help())
+
+
+def _executors_help() -> str:
+    """The registered executors (``register_executor``), for ``--executor``'s help."""
+    from rlprune.search.executors import EXECUTORS
+
+    return f"where candidates run: {', '.join(EXECUTORS)}"
+
+
+EXECUTOR = typer.Option("inprocess", help=_executors_help())
+WORKERS = typer.Option(None, help="pool processes / Ray actors")
+
+
+THREADS = typer.Option(1, help="CPU threads the control step is timed on")
+
+
+def _target(sparsity: float | None, speedup: float | None, spec: str | None,
+            tol: float) -> Target:
+    """The one target given: --sparsity, --speedup or --target MEASURE=FRACTION."""
+    given = [flag for flag, value in (("--sparsity", sparsity), ("--speedup", speedup),
+                                      ("--target", spec)) if value is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one target: --sparsity, --speedup or --target "
+                         f"(got {', '.join(given) or 'none'})")
+    if sparsity is not None:
+        return Target(sparsity, tol)
+    if speedup is not None:
+        return Target.speedup(speedup, tol)
+    measure, _, value = spec.partition("=")
+    try:
+        return Target(float(value), tol, measure.strip())
+    except ValueError as e:
+        raise ValueError(f'--target takes MEASURE=FRACTION (e.g. "flops=0.5"): {e}') from None
+
+
+def _tuple(option: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple (None when not given)."""
+    names = _names(option)
+    return tuple(names) if names else None
+
+
+def _names(option: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    return [n.strip() for n in option.split(",") if n.strip()] if option else None
+
+
+def _floats(option: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in _names(option) or []]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated numbers, got {option!r}") from None
+
+

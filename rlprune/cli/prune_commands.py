@@ -1,0 +1,198 @@
+"""Commands that prune: prune (one target), sweep (methods x targets), zoo (many agents)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from rlprune.cli.app import (
+    _USER_ERRORS,
+    BUDGET,
+    EXECUTOR,
+    OBJECTIVE,
+    PLANNER,
+    RESUMABLE_OUT,
+    TASK,
+    THREADS,
+    TOL,
+    VECNORMALIZE,
+    WORKERS,
+    _criteria_help,
+    _emit,
+    _fail,
+    _floats,
+    _load,
+    _methods_help,
+    _names,
+    _target,
+    _tuple,
+    app,
+)
+from rlprune.settings import Evaluation, SearchSettings
+
+
+@app.command()
+def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+          out: Path = typer.Option(..., help="run directory: pruned agent + report"),
+          sparsity: float = typer.Option(None, help="target parameter sparsity rho in [0, 1)"),
+          speedup: float = typer.Option(None, help="target measured speed-up of a control "
+                                                   "step instead (e.g. 2: half the time)"),
+          target: str = typer.Option(None, help='or another target: "flops=0.5" (FLOPs per '
+                                                'control step), "latency=0.5", "params=0.5"'),
+          tol: float = TOL,
+          threads: int = THREADS,
+          method: str = typer.Option("magnitude", help=_methods_help()),
+          budget: int = typer.Option(20, help="candidates scored on the real metric"),
+          env: str = typer.Option(None, help="env spec (default: the agent's task)"),
+          episodes: int = typer.Option(4, help="episodes per candidate"),
+          race: bool = typer.Option(True, help="stop candidates clearly worse than the "
+                                               "best so far early (paired test on the "
+                                               "same episodes)"),
+          seed: int = typer.Option(0),
+          scope: str = typer.Option("auto", help="one coefficient per component or group "
+                                                 "(auto: per group for a lone component)"),
+          criterion: str = typer.Option("l2", help=_criteria_help()),
+          components: str = typer.Option(None, help="comma-separated components to prune"),
+          interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
+                                                    'e.g. "latent"'),
+          round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
+          finetune: int = typer.Option(0, help="distillation steps after pruning, kept if "
+                                       "the search's episodes score no lower (0: none)"),
+          max_episode_steps: int = typer.Option(None, help="cap episode length"),
+          executor: str = EXECUTOR,
+          workers: int = WORKERS,
+          ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
+          task: str = TASK,
+          vecnormalize: Path = VECNORMALIZE,
+          planner: str = PLANNER,
+          objective: str = OBJECTIVE,
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Search coefficients, prune physically, save the agent and a report to OUT."""
+    try:
+        from rlprune.pipeline import prune_agent
+        from rlprune.search import make_executor, objective_for
+
+        goal = _target(sparsity, speedup, target, tol)
+        settings = SearchSettings(method, budget, seed, criterion, scope,
+                                  _tuple(components), _tuple(interfaces) or (), round_to)
+        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        adapter = _load(agent, task, vecnormalize, planner)
+        run = prune_agent(adapter, objective_for(adapter, evaluation, objective), out, goal,
+                          settings, evaluation, finetune=finetune,
+                          executor=make_executor(executor, workers, ray_address),
+                          progress=sys.stderr.isatty(), source=agent, threads=threads)
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    result, path, tuned = run.result, run.path, run.finetune
+    payload = {"out": str(path), **{k: v for k, v in result.to_dict().items()
+                                    if k not in ("history", "plan")}}
+    text = (f"{method} at {goal.measure}={goal.sparsity:.3f}: sparsity "
+            f"{result.plan.sparsity:.3f}, metric {result.metric:.2f} +- {result.ci95:.2f}, "
+            f"{result.evaluations} evaluations")
+    if run.latency:
+        payload["latency"] = timed = run.latency
+        text += (f"; step {timed['dense']['median_ms']:.2f} -> "
+                 f"{timed['pruned']['median_ms']:.2f} ms ({timed['speedup']:.2f}x measured"
+                 + (f", {timed['predicted_speedup']:.2f}x predicted"
+                    if "predicted_speedup" in timed else "")
+                 + f", {threads} thread{'s' if threads > 1 else ''})")
+    if tuned:
+        payload["finetune"] = tuned
+        text += (f"; after {finetune} distillation steps {tuned['metric']:.2f} "
+                 f"({'kept' if tuned['kept'] else 'not kept: lower than without'})")
+    _emit(payload, as_json, f"{text} -> {path}")
+
+
+@app.command()
+def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
+          out: Path = RESUMABLE_OUT,
+          sparsities: str = typer.Option("0.2,0.4,0.6,0.8", help="targets rho"),
+          methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated: "
+                                                                     + _methods_help()),
+          tol: float = TOL,
+          budget: int = BUDGET,
+          env: str = typer.Option(None, help="env spec (default: the agent's task)"),
+          episodes: int = typer.Option(4, help="search episodes per candidate"),
+          eval_episodes: int = typer.Option(10, help="held-out episodes per table row"),
+          seed: int = typer.Option(0, help="search episodes use seeds seed.., the table "
+                                           "seed+1000.."),
+          criterion: str = typer.Option("l2", help=_criteria_help()),
+          interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
+          round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
+          finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
+          race: bool = typer.Option(True, help="stop clearly worse candidates early"),
+          max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+          eval_max_episode_steps: int = typer.Option(None, help="cap table episodes too "
+                                                                "(default: full length)"),
+          executor: str = EXECUTOR,
+          workers: int = WORKERS,
+          task: str = TASK,
+          vecnormalize: Path = VECNORMALIZE,
+          planner: str = PLANNER,
+          objective: str = OBJECTIVE,
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
+    try:
+        from rlprune.report import markdown_table
+        from rlprune.search import make_executor, objective_for
+        from rlprune.sweep import COLUMNS, write_sweep_report
+        from rlprune.sweep import sweep as run_sweep
+
+        targets = _floats(sparsities, "--sparsities")
+        adapter = _load(agent, task, vecnormalize, planner)
+        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps)
+        rows = run_sweep(adapter, objective_for(adapter, evaluation, objective), targets,
+                         _names(methods) or [], out, tol=tol,
+                         budget=budget, seed=seed, criterion=criterion,
+                         interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
+                         report_objective=objective_for(adapter, held_out, objective),
+                         finetune=finetune,
+                         executor=make_executor(executor, workers),
+                         progress=sys.stderr.isatty(),
+                         log=lambda line: typer.echo(line, err=True))
+        table, plot = write_sweep_report(rows, out, title=str(agent),
+                                         ylabel=adapter.metric.label)
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    _emit({"out": str(out), "rows": rows, "table": str(table), "plot": str(plot)}, as_json,
+          markdown_table(rows, [c for c in COLUMNS if any(c in r for r in rows)])
+          + f"table: {table}\nplot: {plot}")
+
+
+@app.command()
+def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO/ENV_1/"
+                                                       "ENV.zip) and/or agent files"),
+        out: Path = RESUMABLE_OUT,
+        sparsities: str = typer.Option("0.5,0.8", help="targets rho"),
+        methods: str = typer.Option("magnitude,cmaes", help="comma-separated: "
+                                                           + _methods_help()),
+        tol: float = TOL,
+        budget: int = BUDGET,
+        episodes: int = typer.Option(4, help="search episodes per candidate"),
+        eval_episodes: int = typer.Option(10, help="held-out full episodes per row"),
+        seed: int = typer.Option(0, help="search seeds seed.., held-out seed+1000.."),
+        max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+        executor: str = EXECUTOR,
+        workers: int = WORKERS,
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png)."""
+    try:
+        from rlprune.search import make_executor
+        from rlprune.zoo import ZooSettings, find_zoo_agents, run_zoo, write_leaderboard
+
+        settings = ZooSettings(tuple(_floats(sparsities, "--sparsities")),
+                               tuple(_names(methods) or ()), tol, budget, episodes,
+                               eval_episodes, seed, max_episode_steps)
+        agents = find_zoo_agents(sources)
+        rows = run_zoo(agents, settings, out, executor=make_executor(executor, workers),
+                       log=lambda line: typer.echo(line, err=True))
+        paths = write_leaderboard(rows, settings, out)
+    except (*_USER_ERRORS, ImportError) as e:
+        _fail(e)
+    failed = [r["agent"] for r in rows if r.get("error")]
+    _emit({"out": str(out), "rows": rows, **{k: str(v) for k, v in paths.items()}}, as_json,
+          Path(paths["md"]).read_text() + f"leaderboard: {paths['md']}, {paths['png']}"
+          + (f"\n{len(failed)} agent(s) failed: {', '.join(failed)}" if failed else ""))

@@ -1,0 +1,62 @@
+"""Commands that study results: robustness across perturbations, run reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rlprune.cli.app import (
+    _USER_ERRORS,
+    _emit,
+    _fail,
+    _load,
+    app,
+)
+
+
+@app.command()
+def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then pruned ones"),
+               perturb: str = typer.Option(..., help='grid, e.g. "mass=0.5:2:4,obs_noise=0:0.1:3"'),
+               out: Path = typer.Option(..., help="output folder (resumes if present)"),
+               env: str = typer.Option(None, help="env spec (default: the first agent's task)"),
+               episodes: int = typer.Option(4),
+               seed: int = typer.Option(0),
+               max_episode_steps: int = typer.Option(None, help="cap episode length"),
+               as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
+    try:
+        from rlprune.analysis.evaluate import ClosedLoopEvaluator
+        from rlprune.analysis.robustness import parse_grid, plot_robustness, robustness_study
+        from rlprune.report import markdown_table
+
+        grid = parse_grid(perturb)
+        if len(grid) > 2:
+            raise ValueError("give at most two perturbations to vary (one line plot or "
+                             "one heatmap per agent)")
+        loaded = {name: _load(name) for name in agents}
+        nominal = ClosedLoopEvaluator.for_agent(next(iter(loaded.values())), env, episodes=1)
+        spec = nominal.env_spec
+        rows = robustness_study(loaded, spec, grid, out, episodes=episodes, seed=seed,
+                                action_repeat=nominal.options["action_repeat"],
+                                max_episode_steps=max_episode_steps,
+                                env_kwargs=nominal.env_kwargs)
+        plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
+    except _USER_ERRORS as e:
+        _fail(e)
+    flat = [{"agent": r["agent"], **r["perturb"], "mean": r["mean"], "ci95": r["ci95"]}
+            for r in rows]
+    _emit({"env": spec, "grid": grid, "rows": rows, "plot": str(plot)}, as_json,
+          markdown_table(flat, ["agent", *grid, "mean", "ci95"]) + f"plot: {plot}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a prune, sweep or robustness run")):
+    """Markdown report (report.md) of a run directory, with its plots."""
+    try:
+        from rlprune.run_report import write_run_report
+
+        path = write_run_report(run_dir)
+    except _USER_ERRORS as e:
+        _fail(e)
+    typer.echo(str(path))

@@ -1,0 +1,141 @@
+"""Predicted time of one control step for any plan, from measured times of layer shapes.
+
+A control step's time is a fixed overhead (the planner's sampling and sorting, Python,
+the env-facing code) plus the networks' compute: every acting component runs as its
+adapter's ``step_calls`` say, and each run costs the sum of its layers' times at their
+(pruned) widths for that many rows. Layer times are measured once per shape, backend
+thread count and row count, and kept in a lookup table (as hardware-aware pruning does),
+so a plan's time is predicted without building or timing the pruned agent. The overhead
+is calibrated once: the dense agent's measured step time minus its predicted compute.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from rlprune.pruning.accounting import CostModel
+from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.timing import time_calls, torch_threads
+
+__all__ = ["LatencyModel", "LayerTimes"]
+
+_FREE = (nn.Dropout, nn.Identity, nn.Flatten)
+"""Layers that cost nothing at inference."""
+
+
+class LayerTimes:
+    """Measured seconds of single layers by shape: a lookup table filled on demand.
+
+    Args:
+        threads: intra-op threads the layers run on (as the controller will).
+        granularity: widths above 64 are measured rounded up to a multiple of this, so
+            plans of nearby widths share measurements (a slight overestimate).
+    """
+
+    def __init__(self, threads: int = 1, granularity: int = 8) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.threads, self.granularity = threads, granularity
+        self._seconds: dict[tuple, float] = {}
+
+    def to_dict(self) -> dict:
+        """JSON-able table: a run keeps it, so a resumed search predicts alike."""
+        return {"threads": self.threads, "granularity": self.granularity,
+                "seconds": [[*key, value] for key, value in self._seconds.items()]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LayerTimes:
+        times = cls(data["threads"], data["granularity"])
+        times._seconds = {tuple(row[:-1]): row[-1] for row in data["seconds"]}
+        return times
+
+    def _width(self, width: int) -> int:
+        return width if width <= 64 else math.ceil(width / self.granularity) * self.granularity
+
+    def linear(self, in_features: int, out_features: int, rows: int) -> float:
+        shape = (self._width(in_features), self._width(out_features))
+        return self._measure(("linear", *shape, rows), lambda: nn.Linear(*shape), shape[0],
+                             rows)
+
+    def elementwise(self, layer: nn.Module, width: int, rows: int) -> float:
+        """A normalisation or activation over ``width`` features (a LayerNorm is rebuilt
+        at that width; a parameter-free layer is timed as it is)."""
+        width = self._width(width)
+        if isinstance(layer, nn.LayerNorm):
+            return self._measure(("norm", width, rows), lambda: nn.LayerNorm(width), width,
+                                 rows)
+        return self._measure((type(layer).__name__, repr(layer), width, rows), lambda: layer,
+                             width, rows)
+
+    def _measure(self, key: tuple, build, width: int, rows: int) -> float:
+        if key not in self._seconds:
+            layer, x = build(), torch.randn(rows, width)
+            with torch.no_grad(), torch_threads(self.threads):
+                self._seconds[key] = time_calls(lambda: layer(x), repeats=5, warmup=1,
+                                                min_seconds=5e-4).median
+        return self._seconds[key]
+
+
+class LatencyModel:
+    """Predicted seconds per control step of ``grouper.agent`` with channels removed.
+
+    Args:
+        grouper: the groups plans remove channels from (other acting components run at
+            their own widths).
+        times: the layer table (its thread count is the controller's).
+        measured_dense: the dense agent's measured seconds per step; None leaves the
+            overhead at zero (compute only).
+    """
+
+    def __init__(self, grouper: ComponentGrouper, times: LayerTimes,
+                 measured_dense: float | None = None) -> None:
+        self.costs, self.times = CostModel(grouper), times
+        self.calls = grouper.agent.step_calls()
+        modules = {name: c.module for name, c in grouper.agent.components().items()}
+        self._layers = {name: _leaves(modules[name]) for name in self.calls}
+        self.overhead = 0.0
+        if measured_dense is not None:
+            self.overhead = measured_dense - self.compute({})
+
+    @property
+    def threads(self) -> int:
+        return self.times.threads
+
+    def compute(self, removed: Mapping[str, int]) -> float:
+        """Seconds of network compute per step."""
+        total = 0.0
+        for component, calls in self.calls.items():
+            for call in calls:
+                rows = max(1, round(call.rows))
+                total += call.count * self._component(component, removed, rows)
+        return total
+
+    def predict(self, removed: Mapping[str, int]) -> float:
+        """Seconds per control step: overhead plus compute."""
+        return self.overhead + self.compute(removed)
+
+    def saving(self, removed: Mapping[str, int]) -> float:
+        """Fraction of the dense step time saved (1 - 1 / predicted speed-up)."""
+        return 1 - self.predict(removed) / self.predict({})
+
+    def _component(self, component: str, removed: Mapping[str, int], rows: int) -> float:
+        seconds, width = 0.0, 0
+        for name, layer in self._layers[component]:
+            key = (component, name)
+            if isinstance(layer, nn.Linear):
+                fan_in, width = (self.costs.shape(key, removed) if key in self.costs.layers
+                                 else (layer.in_features, layer.out_features))
+                seconds += self.times.linear(fan_in, width, rows)
+            elif width:  # norms and activations act on the last layer's output
+                seconds += self.times.elementwise(layer, width, rows)
+        return seconds
+
+
+def _leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Layers that compute, in definition order (the forward order of an MLP)."""
+    return [(name, m) for name, m in module.named_modules()
+            if not list(m.children()) and not isinstance(m, _FREE)]
