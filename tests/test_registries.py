@@ -138,7 +138,7 @@ def test_a_registered_objective_scores_candidates_through_the_cli(monkeypatch, t
     assert report["result"]["metric"] == pytest.approx(NegativeMSE(images)(pruned).value,
                                                        rel=1e-5)
     settings = report["settings"]  # what made the folder is stored in it
-    assert settings["target"] == {"sparsity": 0.3, "tol": 0.01}
+    assert settings["target"] == {"sparsity": 0.3, "tol": 0.01, "measure": "params"}
     assert settings["search"]["method"] == "cmaes" and settings["search"]["budget"] == 3
     assert settings["evaluation"]["seed"] == 2
     unknown = CliRunner().invoke(app, ["prune", AE, "--out", str(tmp_path / "x"),

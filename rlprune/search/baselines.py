@@ -12,7 +12,7 @@ import torch
 
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.importance import ChannelStats, make_importance
-from rlprune.pruning.ranking import ChannelRanking, Coefficients, PruningPlan
+from rlprune.pruning.ranking import ChannelRanking, Coefficients, Measure, PruningPlan
 from rlprune.search.methods import METHODS, SearchMethod, register_method
 
 __all__ = ["baseline_plan", "importance_scores"]
@@ -33,8 +33,10 @@ def importance_scores(grouper: ComponentGrouper, criterion: str, seed: int = 0,
 
 def baseline_plan(grouper: ComponentGrouper, method: str, rho: float, eps: float,
                   seed: int = 0, round_to: int = 1,
-                  stats: ChannelStats | None = None) -> PruningPlan:
-    """The plan of a baseline at target sparsity ``rho`` within ``eps``.
+                  stats: ChannelStats | None = None,
+                  measure: Measure | None = None) -> PruningPlan:
+    """The plan of a baseline at target sparsity ``rho`` within ``eps`` (of ``measure``:
+    parameters by default).
 
     Raises:
         ValueError: unknown method, or rho/eps out of range.
@@ -44,5 +46,5 @@ def baseline_plan(grouper: ComponentGrouper, method: str, rho: float, eps: float
     if method not in baselines:
         raise ValueError(f"unknown baseline {method!r}; choose one of {baselines}")
     scores = importance_scores(grouper, METHODS[method].criterion, seed=seed, stats=stats)
-    ranking = ChannelRanking(grouper, scores, round_to=round_to)
+    ranking = ChannelRanking(grouper, scores, round_to=round_to, measure=measure)
     return ranking.plan(Coefficients([g.id for g in grouper.groups]), rho, eps)

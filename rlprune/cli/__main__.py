@@ -1,0 +1,5 @@
+"""``python -m rlprune.cli``: the same as the ``rlprune`` command."""
+
+from rlprune.cli import main
+
+main()
