@@ -23,6 +23,7 @@ import torch
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.evaluate import StateRecorder
+from rlprune.analysis.latency import measure_step
 from rlprune.analysis.stability import action_deviation, latent_stability
 from rlprune.finetune import distill_on_objective
 from rlprune.io import atomic_torch_save, atomic_write_text, load_weights_only
@@ -45,7 +46,8 @@ __all__ = ["COLUMNS", "ExtraMethod", "sweep", "write_sweep_report"]
 
 SWEEP_FILE = "sweep.json"
 DENSE_FILE = "dense_run.pt"
-COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "metric", "ci95",
+COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "step_ms", "speedup",
+           "metric", "ci95",
            "evaluations", "search_env_steps", "latent_drift", "jacobian_radius_max",
            "lyapunov_decrease", "action_rmse", "seconds"]
 """Columns of the sweep table (missing values stay empty)."""
@@ -78,16 +80,27 @@ def _dense_run(agent: AgentAdapter, objective: Objective,
     else:
         score = objective(agent)
         quality, trajectories = {"metric": score.value, "ci95": score.ci95}, None
+    quality.update(_step_time(agent))
     atomic_torch_save({"objective": described, "quality": quality, "trajectories": None
                        if trajectories is None else [(torch.as_tensor(o), torch.as_tensor(a))
                                                      for o, a in trajectories]}, path)
     return quality, trajectories
 
 
+def _step_time(agent: AgentAdapter, dense_ms: float | None = None) -> dict:
+    """Measured milliseconds per control step (1 thread) and the speed-up over the dense
+    agent's, for agents that act."""
+    if agent.observation_space is None:
+        return {}
+    step_ms = 1e3 * measure_step(agent, threads=1, steps=10).median
+    return {"step_ms": step_ms, **({"speedup": dense_ms / step_ms} if dense_ms else {})}
+
+
 def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
-             trajectories, seed: int) -> dict:
+             trajectories, seed: int, dense_ms: float | None = None) -> dict:
     score = objective(pruned)
-    row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps}
+    row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps,
+           **_step_time(pruned, dense_ms)}
     returns = score.details.get("returns")
     if returns:  # episode returns: the spread RL Zoo's benchmark tables report
         row.update(std=float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0,
@@ -183,7 +196,8 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
     dense_quality, trajectories = _dense_run(agent, report_objective, out)
     if ("dense", 0.0) not in done:
         rows.append({"method": "dense", "target": 0.0, "sparsity": 0.0, "flop_sparsity": 0.0,
-                     "params": dense_params, **dense_quality})
+                     "params": dense_params, **dense_quality,
+                     **({"speedup": 1.0} if "step_ms" in dense_quality else {})})
         save()
     def cell(method: str, rho: float) -> tuple[AgentAdapter, dict]:
         """The pruned agent of one cell, and what finding it cost."""
@@ -220,14 +234,16 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
             pruned, info = cell(method, rho)  # searches resume from their own state
             if (method, rho) not in done:
                 add({"method": method, "target": rho, **info,
-                     **_quality(agent, pruned, report_objective, trajectories, seed),
+                     **_quality(agent, pruned, report_objective, trajectories, seed,
+                                dense_quality.get("step_ms")),
                      "seconds": time.perf_counter() - start})
             if not tuned_done:
                 start = time.perf_counter()
                 distill_on_objective(agent, pruned, objective, visited, finetune, seed)
                 add({"method": f"{method}+ft", "target": rho, **info,
                      "finetune_steps": finetune,
-                     **_quality(agent, pruned, report_objective, trajectories, seed),
+                     **_quality(agent, pruned, report_objective, trajectories, seed,
+                                dense_quality.get("step_ms")),
                      "seconds": time.perf_counter() - start})
     return rows
 

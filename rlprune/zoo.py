@@ -25,7 +25,8 @@ from rlprune.sweep import sweep
 
 __all__ = ["LEADERBOARD_COLUMNS", "ZooAgent", "ZooSettings", "find_zoo_agents", "run_zoo"]
 
-LEADERBOARD_COLUMNS = ["algo", "env_id", "method", "target", "sparsity", "mean", "std",
+LEADERBOARD_COLUMNS = ["algo", "env_id", "method", "target", "sparsity", "step_ms", "speedup",
+                       "mean", "std",
                        "episodes", "pct_of_dense", "diff_to_dense", "search_env_steps",
                        "error"]
 """RL Zoo's benchmark columns (algo, env_id, mean, std, episodes), then the pruning's."""
@@ -126,6 +127,7 @@ def _leaderboard_rows(agent: ZooAgent, rows: list[dict], info: dict) -> list[dic
     # (Pendulum's are negative): elsewhere the difference is the honest column.
     return [{"agent": agent.name, "algo": algo, "env_id": info.get("task"),
              "method": r["method"], "target": r["target"], "sparsity": r["sparsity"],
+             "step_ms": r.get("step_ms"), "speedup": r.get("speedup"),
              "mean": r["metric"], "std": r.get("std"), "ci95": r["ci95"],
              "episodes": r.get("episodes"),
              "pct_of_dense": 100.0 * r["metric"] / dense if dense and dense > 0 else None,

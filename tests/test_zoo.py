@@ -54,6 +54,9 @@ def test_zoo_writes_a_leaderboard_reports_the_damaged_agent_and_resumes(zoo_fold
         assert dense["pct_of_dense"] == 100.0 and dense["episodes"] == 1
         assert abs(pruned["sparsity"] - 0.5) <= 0.01
         assert pruned["pct_of_dense"] == pytest.approx(100 * pruned["mean"] / dense["mean"])
+        # every row carries its measured time per control step
+        assert dense["speedup"] == 1.0 and dense["step_ms"] > 0 and pruned["step_ms"] > 0
+        assert pruned["speedup"] == pytest.approx(dense["step_ms"] / pruned["step_ms"])
         # the dense row is the agent's own held-out evaluation (seed + 1000)
         single = CliRunner().invoke(app, ["eval", str(zoo_folder / agent / f"{env}.zip"),
                                           "--episodes", "1", "--seed", "1000", "--json"])
@@ -63,7 +66,8 @@ def test_zoo_writes_a_leaderboard_reports_the_damaged_agent_and_resumes(zoo_fold
     assert "Walker2d-v5.zip" in damaged["error"]
     table = (out / "leaderboard.md").read_text()
     assert all(column in table for column in ("algo", "env_id", "mean", "std", "episodes",
-                                              "pct_of_dense", "search_env_steps"))
+                                              "pct_of_dense", "search_env_steps",
+                                              "step_ms", "speedup"))
     assert (out / "leaderboard.png").stat().st_size > 0
 
     again = CliRunner().invoke(app, ["zoo", str(zoo_folder), "--out", str(out), *FAST,
