@@ -1,5 +1,5 @@
-"""A prune run's step times: the dense agent measured once, the layer table a latency
-target predicts with, both kept in the run folder so a resumed run predicts alike."""
+"""A prune run's step times: the dense agent measured, the latency model calibrated on
+it, both kept in the run folder so a resumed run predicts alike."""
 
 from __future__ import annotations
 
@@ -10,22 +10,40 @@ from pathlib import Path
 from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.latency import measure_step
 from rlprune.pruning.grouping import ComponentGrouper
-from rlprune.pruning.latency import LayerTimes
+from rlprune.pruning.latency import LatencyModel, LayerTimes
+from rlprune.pruning.physical import prune_physically
 from rlprune.pruning.ranking import Measure, PruningPlan
 from rlprune.pruning.targets import make_measure
 from rlprune.report import write_json
 from rlprune.timing import Timing
 
-__all__ = ["LATENCY_FILE", "StepTiming"]
+__all__ = ["LATENCY_FILE", "StepTiming", "calibrate"]
 
 LATENCY_FILE = "latency.json"
 
 
-class StepTiming:
-    """The dense agent's measured step time and the layer table, on ``threads`` threads."""
+def calibrate(agent: AgentAdapter, times: LayerTimes,
+              steps: int = 20) -> tuple[LatencyModel, Timing]:
+    """The agent's latency model (on its default groups), fitted to two measured steps:
+    the dense agent and a copy with the last half of every group's channels gone; and
+    the dense step's timing."""
+    grouper = ComponentGrouper(agent)
+    dense = measure_step(agent, times.threads, steps)
+    half = {g.id: range(g.channels - g.channels // (2 * g.unit) * g.unit, g.channels)
+            for g in grouper.groups if g.channels >= 2 * g.unit}
+    halved = measure_step(prune_physically(agent, half, list(grouper.components)),
+                          times.threads, steps)
+    model = LatencyModel(grouper, times).fitted(
+        [({}, dense.median), ({gid: len(ix) for gid, ix in half.items()}, halved.median)])
+    return model, dense
 
-    def __init__(self, threads: int, dense: Timing | None, table: LayerTimes) -> None:
-        self.threads, self.dense, self.table = threads, dense, table
+
+class StepTiming:
+    """The dense agent's measured step time and its calibrated latency model."""
+
+    def __init__(self, threads: int, dense: Timing | None,
+                 model: LatencyModel | None) -> None:
+        self.threads, self.dense, self.model = threads, dense, model
 
     @classmethod
     def resume_or_measure(cls, agent: AgentAdapter, threads: int, out: Path,
@@ -35,32 +53,36 @@ class StepTiming:
         Raises:
             TypeError: ``required`` (a latency target) for an agent that does not act.
         """
-        table = LayerTimes(threads)  # validates threads before anything runs
+        times = LayerTimes(threads)  # validates threads before anything runs
         if agent.observation_space is None:
             if required:
                 raise TypeError(f"{agent.kind} agent does not act: a speed-up or latency "
                                 "target needs a control step to time")
-            return cls(threads, None, table)
+            return cls(threads, None, None)
         saved = out / LATENCY_FILE
         if saved.exists():
             data = json.loads(saved.read_text())
             if data["threads"] == threads:
-                return cls(threads, Timing(data["dense_seconds"]),
-                           LayerTimes.from_dict(data["table"]))
-        return cls(threads, measure_step(agent, threads), table)
+                model = LatencyModel(ComponentGrouper(agent), LayerTimes.from_dict(
+                    data["table"]), data["overhead"], data["scale"])
+                return cls(threads, Timing(data["dense_seconds"]), model)
+        if not required:  # the report's measured times need no model
+            return cls(threads, measure_step(agent, threads), None)
+        model, dense = calibrate(agent, times)
+        return cls(threads, dense, model)
 
     def measure_for(self, name: str) -> Callable[[ComponentGrouper], Measure] | None:
         """The search's target measure (None: parameters, the search's default)."""
         if name == "params":
             return None
-        dense = None if self.dense is None else self.dense.median
-        return lambda grouper: make_measure(name, grouper, self.table, dense)
+        return lambda grouper: make_measure(name, grouper, self.model)
 
     def save(self, out: Path) -> None:
-        if self.dense is not None:
-            write_json(out / LATENCY_FILE, {"threads": self.threads,
-                                            "dense_seconds": self.dense.seconds.tolist(),
-                                            "table": self.table.to_dict()})
+        if self.model is not None:
+            write_json(out / LATENCY_FILE, {
+                "threads": self.threads, "dense_seconds": self.dense.seconds.tolist(),
+                "overhead": self.model.overhead, "scale": self.model.scale,
+                "table": self.model.times.to_dict()})
 
     def compare(self, pruned: AgentAdapter, plan: PruningPlan) -> dict:
         """Measured dense and pruned step times, the speed-up, and the prediction."""

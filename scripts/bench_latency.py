@@ -4,10 +4,11 @@
         [--threads 1,2] [--sparsities 0.5,0.8] [--speedups 1.5,2] [--episodes 0]
         [--out results/bench_latency.json]
 
-For each agent and thread count: the dense step is measured (median of ``--steps`` warm
-steps), the latency model calibrated on it, and each plan (global magnitude at parameter
-sparsities, and magnitude ranked to predicted speed-ups) is predicted from the layer
-table, then pruned physically and measured. Every ratio comes from this one run.
+For each agent and thread count: the latency model is calibrated on two measured steps
+(the dense agent, and every group halved: ``rlprune.step_timing.calibrate``), then each
+plan (global magnitude at parameter sparsities, and magnitude ranked to predicted
+speed-ups) is predicted from the layer table, pruned physically and measured (median of
+``--steps`` warm steps). Every ratio comes from this one run.
 ``--episodes N`` adds each pruned agent's held-out return (seeds 1000.., full episodes;
 minutes per row for a planner on 2 cores).
 """
@@ -23,19 +24,20 @@ import torch
 
 import rlprune
 from rlprune.analysis.latency import measure_step
-from rlprune.pruning.latency import LatencyModel, LayerTimes
+from rlprune.pruning.latency import LayerTimes
 from rlprune.pruning.ranking import InfeasibleTarget
 from rlprune.pruning.targets import make_measure
 from rlprune.report import write_json
 from rlprune.search import baseline_plan
 from rlprune.settings import HELD_OUT_SEED_OFFSET
+from rlprune.step_timing import calibrate
 
 
-def plans(grouper, sparsities, speedups, table, dense_seconds):
+def plans(grouper, sparsities, speedups, model):
     """(label, plan) of magnitude at each parameter sparsity and each predicted speed-up."""
     for rho in sparsities:
         yield f"params={rho}", baseline_plan(grouper, "magnitude", rho, 0.02)
-    latency = make_measure("latency", grouper, table, dense_seconds)
+    latency = make_measure("latency", grouper, model)
     for factor in speedups:
         try:
             yield f"speedup={factor}", baseline_plan(grouper, "magnitude", 1 - 1 / factor,
@@ -53,15 +55,14 @@ def held_out_return(agent, episodes: int) -> float:
 def bench_agent(name: str, threads: int, args) -> list[dict]:
     agent = rlprune.load_agent(name)
     grouper = rlprune.ComponentGrouper(agent)
-    dense = measure_step(agent, threads, args.steps)
-    table = LayerTimes(threads)
-    model = LatencyModel(grouper, table, dense.median)
+    model, dense = calibrate(agent, LayerTimes(threads), args.steps)
     rows = [{"agent": name, "threads": threads, "plan": "dense", "params": 0.0,
+             "overhead_ms": 1e3 * model.overhead, "scale": model.scale,
              "predicted_ms": 1e3 * model.predict({}), "measured_ms": 1e3 * dense.median,
              "p90_ms": 1e3 * dense.p90, "speedup": 1.0, "predicted_speedup": 1.0}]
     if args.episodes:
         rows[0]["return"] = held_out_return(agent, args.episodes)
-    for label, plan in plans(grouper, args.sparsities, args.speedups, table, dense.median):
+    for label, plan in plans(grouper, args.sparsities, args.speedups, model):
         counts = {gid: len(channels) for gid, channels in plan.removed.items()}
         pruned = rlprune.prune_physically(agent, plan)
         measured = measure_step(pruned, threads, args.steps)

@@ -104,6 +104,5 @@ def test_latency_command_compares_agents_to_the_first(tmp_path):
                               "--steps", "3", "--json"])
     assert run.exit_code == 0, run.output
     first, second = json.loads(run.output)["rows"]
-    assert first["speedup"] == 1.0 and first["predicted_ms"] == pytest.approx(first["median_ms"])
-    assert second["predicted_ms"] < first["predicted_ms"]
+    assert first["speedup"] == 1.0 and 0 < second["predicted_ms"] < first["predicted_ms"]
     assert second["params"] < first["params"] and second["step_mflops"] < first["step_mflops"]

@@ -34,5 +34,6 @@ def measure_step(agent: AgentAdapter, threads: int = 1, steps: int = 20, warmup:
     first = itertools.chain([np.array([True])], itertools.repeat(np.array([False])))
     with torch_threads(threads):
         agent.reset(seed)
+        # a sample of a fast policy is the mean of a few ms of steps (clock resolution)
         return time_calls(lambda: agent.act(next(stream), next(first)), repeats=steps,
-                          warmup=warmup)
+                          warmup=warmup, min_seconds=5e-3)

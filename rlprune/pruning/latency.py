@@ -5,12 +5,15 @@ the env-facing code) plus the networks' compute: every acting component runs as 
 adapter's ``step_calls`` say, and each run costs the sum of its layers' times at their
 (pruned) widths for that many rows. Layer times are measured once per shape, backend
 thread count and row count, and kept in a lookup table (as hardware-aware pruning does),
-so a plan's time is predicted without building or timing the pruned agent. The overhead
-is calibrated once: the dense agent's measured step time minus its predicted compute.
+so a plan's time is predicted without building or timing the pruned agent. Layers timed
+alone are not layers timed in a controller (caches, fused dispatch), so the model is
+calibrated on two measured steps, the dense agent and a copy with half of every group
+gone: step = overhead + scale x (the table's compute).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 
@@ -87,19 +90,36 @@ class LatencyModel:
         grouper: the groups plans remove channels from (other acting components run at
             their own widths).
         times: the layer table (its thread count is the controller's).
-        measured_dense: the dense agent's measured seconds per step; None leaves the
-            overhead at zero (compute only).
+        overhead: seconds per step outside the networks.
+        scale: measured seconds of network compute per second the table predicts.
     """
 
-    def __init__(self, grouper: ComponentGrouper, times: LayerTimes,
-                 measured_dense: float | None = None) -> None:
+    def __init__(self, grouper: ComponentGrouper, times: LayerTimes, overhead: float = 0.0,
+                 scale: float = 1.0) -> None:
         self.costs, self.times = CostModel(grouper), times
         self.calls = grouper.agent.step_calls()
         modules = {name: c.module for name, c in grouper.agent.components().items()}
         self._layers = {name: _leaves(modules[name]) for name in self.calls}
-        self.overhead = 0.0
-        if measured_dense is not None:
-            self.overhead = measured_dense - self.compute({})
+        self.overhead, self.scale = overhead, scale
+
+    def fitted(self, measured: list[tuple[Mapping[str, int], float]]) -> LatencyModel:
+        """This model with overhead and scale fitted to measured seconds per step of
+        plans (removed counts): one plan sets the overhead alone, two or more both (least
+        squares; the overhead alone where they disagree with a positive scale)."""
+        compute = [self.compute(removed) for removed, _ in measured]
+        seconds = [s for _, s in measured]
+        scale = 1.0
+        if len(measured) > 1 and max(compute) > min(compute):
+            fit = torch.linalg.lstsq(torch.tensor([[1.0, c] for c in compute],
+                                                  dtype=torch.float64),
+                                     torch.tensor(seconds, dtype=torch.float64)[:, None])
+            scale = float(fit.solution[1])
+        if scale <= 0:
+            scale = 1.0
+        fitted = copy.copy(self)  # shares the layer table
+        fitted.scale = scale
+        fitted.overhead = sum(s - scale * c for s, c in zip(seconds, compute)) / len(seconds)
+        return fitted
 
     @property
     def threads(self) -> int:
@@ -115,8 +135,8 @@ class LatencyModel:
         return total
 
     def predict(self, removed: Mapping[str, int]) -> float:
-        """Seconds per control step: overhead plus compute."""
-        return self.overhead + self.compute(removed)
+        """Seconds per control step: overhead plus scaled compute."""
+        return self.overhead + self.scale * self.compute(removed)
 
     def saving(self, removed: Mapping[str, int]) -> float:
         """Fraction of the dense step time saved (1 - 1 / predicted speed-up)."""
