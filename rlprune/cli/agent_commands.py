@@ -41,11 +41,15 @@ def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped na
     except _USER_ERRORS as e:
         _fail(e)
     lines = [f"{adapter.kind} agent: {len(rows)} groups in {len(grouper.components)} "
-             f"components, {dense.params} parameters, {dense.flops} FLOPs per sample"]
+             f"components, {dense.params} parameters, {dense.flops} FLOPs per sample, "
+             f"{dense.step_flops:.4g} FLOPs per control step"]
     lines += [f"  {r['group']:<24} channels {r['channels']:>5}  params/ch "
               f"{r['params_per_channel']:>6}  flops/ch {r['flops_per_channel']:>6}" for r in rows]
     _emit({"agent": adapter.describe(), "params": dense.params, "flops": dense.flops,
-           "params_by_component": dense.params_by_component, "groups": rows},
+           "step_flops": dense.step_flops, "params_by_component": dense.params_by_component,
+           "step_calls": {name: [vars(c) for c in calls]
+                          for name, calls in adapter.step_calls().items()},
+           "groups": rows},
           as_json, "\n".join(lines))
 
 
