@@ -8,6 +8,7 @@ import typer
 
 from rlprune.cli.app import (
     _USER_ERRORS,
+    JSON,
     PLANNER,
     TASK,
     THREADS,
@@ -27,7 +28,7 @@ def inspect(agent: str = typer.Argument(..., help="checkpoint path or shipped na
             task: str = TASK,
             vecnormalize: Path = VECNORMALIZE,
             planner: str = PLANNER,
-            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+            as_json: bool = JSON):
     """Components, pruning groups, parameters and FLOPs."""
     try:
         from rlprune.pruning.accounting import CostModel, group_summary
@@ -63,7 +64,7 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              task: str = TASK,
              vecnormalize: Path = VECNORMALIZE,
              planner: str = PLANNER,
-             as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+             as_json: bool = JSON):
     """Mean episode return with a 95% confidence interval."""
     try:
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
@@ -93,7 +94,7 @@ def export(agent: str = typer.Argument(..., help="(pruned) checkpoint path or sh
            onnx: Path = typer.Option(..., "--onnx", help="output folder for .onnx files"),
            task: str = TASK,
            vecnormalize: Path = VECNORMALIZE,
-           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+           as_json: bool = JSON):
     """ONNX graphs of the controller, each checked against PyTorch in onnxruntime."""
     try:
         from rlprune.export import export_onnx
@@ -114,7 +115,7 @@ def latency(agents: list[str] = typer.Argument(..., help="agents to time: the fi
             task: str = TASK,
             vecnormalize: Path = VECNORMALIZE,
             planner: str = PLANNER,
-            as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+            as_json: bool = JSON):
     """Time per control step, measured (median, p90) beside the cost model's prediction."""
     try:
         from rlprune.latency_report import latency_rows

@@ -11,6 +11,7 @@ from rlprune.cli.app import (
     _USER_ERRORS,
     BUDGET,
     EXECUTOR,
+    JSON,
     OBJECTIVE,
     PLANNER,
     RESUMABLE_OUT,
@@ -68,7 +69,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
           objective: str = OBJECTIVE,
-          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+          as_json: bool = JSON):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
         from rlprune.pipeline import prune_agent
@@ -132,7 +133,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
           objective: str = OBJECTIVE,
-          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+          as_json: bool = JSON):
     """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
     try:
         from rlprune.report import markdown_table
@@ -177,7 +178,7 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
         max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
         executor: str = EXECUTOR,
         workers: int = WORKERS,
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+        as_json: bool = JSON):
     """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png)."""
     try:
         from rlprune.search import make_executor

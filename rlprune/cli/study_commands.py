@@ -8,6 +8,7 @@ import typer
 
 from rlprune.cli.app import (
     _USER_ERRORS,
+    JSON,
     _emit,
     _fail,
     _load,
@@ -23,7 +24,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                episodes: int = typer.Option(4),
                seed: int = typer.Option(0),
                max_episode_steps: int = typer.Option(None, help="cap episode length"),
-               as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+               as_json: bool = JSON):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
