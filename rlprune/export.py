@@ -18,7 +18,7 @@ import torch
 
 from rlprune.adapters.base import AgentAdapter
 
-__all__ = ["ExportedGraph", "export_onnx"]
+__all__ = ["ExportedGraph", "export_onnx", "onnx_graph"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,18 @@ class ExportedGraph:
     path: str
     max_abs_error: float
     """Largest |onnxruntime - torch| output difference on random test inputs."""
+
+
+def onnx_graph(module: torch.nn.Module, example: torch.Tensor, path: str | Path) -> None:
+    """Writes ``module`` as ONNX with a dynamic batch dimension (input ``input``, output
+    ``output``)."""
+    module.eval()
+    with warnings.catch_warnings():
+        # torch 2.13 flags the TorchScript exporter as legacy; it needs no onnxscript.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (example,), str(path), dynamo=False,
+                          input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
 
 
 def export_onnx(agent: AgentAdapter, out_dir: str | Path, atol: float = 1e-4,
@@ -49,13 +61,7 @@ def export_onnx(agent: AgentAdapter, out_dir: str | Path, atol: float = 1e-4,
     exported = []
     for name, (module, example) in agent.export_graphs().items():
         path = out_dir / f"{name}.onnx"
-        module.eval()
-        with warnings.catch_warnings():
-            # torch 2.13 flags the TorchScript exporter as legacy; it needs no onnxscript.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(module, (example,), str(path), dynamo=False,
-                              input_names=["input"], output_names=["output"],
-                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        onnx_graph(module, example, path)
         test = torch.randn(16, *example.shape[1:], generator=generator)
         with torch.no_grad():
             expected = module(test).numpy()

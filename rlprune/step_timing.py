@@ -22,16 +22,17 @@ __all__ = ["LATENCY_FILE", "StepTiming", "calibrate"]
 LATENCY_FILE = "latency.json"
 
 
-def calibrate(agent: AgentAdapter, times: LayerTimes,
-              steps: int = 20) -> tuple[LatencyModel, Timing]:
+def calibrate(agent: AgentAdapter, times: LayerTimes, steps: int = 20,
+              prepare: Callable[[AgentAdapter], AgentAdapter] = lambda agent: agent,
+              ) -> tuple[LatencyModel, Timing]:
     """The agent's latency model (on its default groups), fitted to two measured steps:
-    the dense agent and a copy with the last half of every group's channels gone; and
-    the dense step's timing."""
+    the dense agent and a copy with the last half of every group's channels gone, each
+    run as ``prepare`` makes it (e.g. on a backend); and the dense step's timing."""
     grouper = ComponentGrouper(agent)
-    dense = measure_step(agent, times.threads, steps)
+    dense = measure_step(prepare(agent), times.threads, steps)
     half = {g.id: range(g.channels - g.channels // (2 * g.unit) * g.unit, g.channels)
             for g in grouper.groups if g.channels >= 2 * g.unit}
-    halved = measure_step(prune_physically(agent, half, list(grouper.components)),
+    halved = measure_step(prepare(prune_physically(agent, half, list(grouper.components))),
                           times.threads, steps)
     model = LatencyModel(grouper, times).fitted(
         [({}, dense.median), ({gid: len(ix) for gid, ix in half.items()}, halved.median)])

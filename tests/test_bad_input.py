@@ -117,6 +117,9 @@ CASES = [
     (["prune", AE, "--out", "OUT", "--target", "watts=0.5"], "measure must be one of"),
     ([*PRUNE, "--threads", "0"], "threads must be >= 1"),
     (["latency", AE], "does not act"),
+    (["eval", "cartpole-swingup", "--backend", "tpu"], "unknown backend 'tpu'"),
+    (["latency", "sac-halfcheetah", "--backend", "eager,bf16"],
+     "acts through code rlprune does not run on a backend"),
     (["latency", "cartpole-swingup", "--threads", "0"], "threads must be >= 1"),
     # methods and options
     ([*PRUNE, "--method", "bayes"], "unknown search method"),

@@ -98,6 +98,10 @@ class AutoencoderAdapter:
         """One image: encoded once, decoded once."""
         return {"encoder": (Calls(1, 1),), "decoder": (Calls(1, 1),)}
 
+    def acting_networks(self) -> dict[str, nn.Module]:
+        """None: an autoencoder does not act."""
+        return {}
+
     def record_widths(self) -> None:
         self.model.cfg = replace(self.model.cfg, encoder=_widths(self.model.encoder)[:-1],
                                  decoder=_widths(self.model.decoder)[:-1],

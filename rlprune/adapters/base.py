@@ -169,6 +169,12 @@ class AgentAdapter(Protocol):
         Components that never run when acting (critics, targets) are absent."""
         ...
 
+    def acting_networks(self) -> dict[str, nn.Module]:
+        """The networks ``act`` calls, by component name, each called with one tensor: a
+        backend (compiled, bfloat16, ONNX Runtime) replaces their ``forward``. Empty where
+        acting runs through code rlprune does not own (SB3's ``predict``)."""
+        ...
+
     def record_widths(self) -> None:
         """Writes the networks' current widths into the agent's own configuration.
 

@@ -145,6 +145,9 @@ class ModuleAdapter:
         return {name: (Calls(1, 1),) for name in ([self.policy] if self.policy
                                                    else self.modules)}
 
+    def acting_networks(self) -> dict[str, nn.Module]:
+        return {self.policy: self.modules[self.policy]} if self.policy else {}
+
     def record_widths(self) -> None:
         """Plain modules carry no configuration besides their layers."""
 

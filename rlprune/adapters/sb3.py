@@ -274,6 +274,10 @@ class SB3Adapter:
         """``predict`` runs the actor once per step; critics and targets never run."""
         return {"actor": (Calls(1, 1),)}
 
+    def acting_networks(self) -> dict[str, nn.Module]:
+        """None: SB3's ``predict`` runs the actor's own modules, not rlprune's views."""
+        return {}
+
     def _critic_widths(self) -> list[list[int]]:
         """Hidden widths of each critic head."""
         return [[m.out_features for m in c.modules() if isinstance(m, nn.Linear)][:-1]

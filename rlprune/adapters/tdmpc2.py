@@ -172,6 +172,12 @@ class TDMPC2Adapter:
         return {name: tuple(Calls(n, rows) for n, rows in calls)
                 for name, calls in self.agent.planner.calls_per_step().items()}
 
+    def acting_networks(self) -> dict[str, nn.Module]:
+        """Every world-model network MPPI runs (the planner calls them directly)."""
+        calls = self.agent.planner.calls_per_step()
+        return {name: net for name, net in self.agent.model.components().items()
+                if name in calls}
+
     def record_widths(self) -> None:
         """Hidden widths that differ from the dense ones, and the latent width, into the
         model config (``tdmpc2.load_agent`` rebuilds the pruned networks from it)."""

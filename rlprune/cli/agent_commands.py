@@ -8,6 +8,8 @@ import typer
 
 from rlprune.cli.app import (
     _USER_ERRORS,
+    BACKEND,
+    BACKEND_LIST,
     JSON,
     PLANNER,
     TASK,
@@ -61,6 +63,7 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              seed: int = typer.Option(0, help="episode i resets with seed + i"),
              perturb: str = typer.Option(None, help='e.g. "mass=1.5,obs_noise=0.02"'),
              max_episode_steps: int = typer.Option(None, help="cap episode length"),
+             backend: str = BACKEND,
              task: str = TASK,
              vecnormalize: Path = VECNORMALIZE,
              planner: str = PLANNER,
@@ -68,8 +71,9 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
     """Mean episode return with a 95% confidence interval."""
     try:
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
+        from rlprune.backends import on_backend
 
-        adapter = _load(agent, task, vecnormalize, planner)
+        adapter = on_backend(_load(agent, task, vecnormalize, planner), backend)
         evaluator = ClosedLoopEvaluator.for_agent(adapter, env, episodes=episodes, seed=seed,
                                                   perturb=perturb,
                                                   max_episode_steps=max_episode_steps)
@@ -112,6 +116,7 @@ def latency(agents: list[str] = typer.Argument(..., help="agents to time: the fi
             threads: int = THREADS,
             steps: int = typer.Option(20, help="timed control steps (after 3 warm-up steps)"),
             seed: int = typer.Option(0, help="seeds the observations acted on"),
+            backend: str = BACKEND_LIST,
             task: str = TASK,
             vecnormalize: Path = VECNORMALIZE,
             planner: str = PLANNER,
@@ -121,11 +126,12 @@ def latency(agents: list[str] = typer.Argument(..., help="agents to time: the fi
         from rlprune.latency_report import latency_rows
 
         loaded = [_load(name, task, vecnormalize, planner) for name in agents]
-        rows = latency_rows(dict(zip(agents, loaded)), threads, steps, seed)
-    except _USER_ERRORS as e:
+        rows = latency_rows(dict(zip(agents, loaded)), threads, steps, seed,
+                            _names(backend) or ["eager"])
+    except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     from rlprune.report import markdown_table
 
     _emit({"threads": threads, "rows": rows}, as_json, markdown_table(rows, [
-        "agent", "params", "step_mflops", "median_ms", "p90_ms", "predicted_ms",
+        "agent", "backend", "params", "step_mflops", "median_ms", "p90_ms", "predicted_ms",
         "speedup"]))

@@ -85,6 +85,18 @@ WORKERS = typer.Option(None, help="pool processes / Ray actors")
 THREADS = typer.Option(1, help="CPU threads the control step is timed on")
 
 
+def _backends_help() -> str:
+    """The registered backends (``register_backend``), for ``--backend``'s help."""
+    from rlprune.backends import BACKENDS
+
+    return "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values())
+
+
+BACKEND = typer.Option("eager", "--backend", help="run the networks on: " + _backends_help())
+BACKEND_LIST = typer.Option("eager", "--backend", help="comma-separated backends to time "
+                                                        "on: " + _backends_help())
+
+
 def _target(sparsity: float | None, speedup: float | None, spec: str | None,
             tol: float) -> Target:
     """The one target given: --sparsity, --speedup or --target MEASURE=FRACTION."""

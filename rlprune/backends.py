@@ -1,0 +1,139 @@
+"""Run a controller's networks on another backend: compiled, bfloat16 or ONNX Runtime.
+
+A backend replaces the ``forward`` of every network ``act`` calls (the adapter's
+``acting_networks``) in a copy of the agent, so the controller around them (MPPI's
+sampling and ranking, an env-facing policy) runs unchanged and is timed and evaluated as
+it will act. Results stay seeded and reproducible on a given backend; bfloat16 changes
+actions (``rlprune eval --backend bf16`` reports the returns it keeps).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rlprune.adapters.base import AgentAdapter
+from rlprune.export import onnx_graph
+
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "on_backend", "register_backend"]
+
+
+class BackendUnavailable(ValueError):
+    """The backend cannot run on this machine (no bfloat16 instructions, no compiler...)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A way to run networks: ``apply(network, example input)`` replaces its forward in
+    place; ``missing()`` says why this machine cannot (None: it can)."""
+
+    name: str
+    description: str
+    apply: Callable[[nn.Module, torch.Tensor], None]
+    missing: Callable[[], str | None] = lambda: None
+
+
+BACKENDS: dict[str, Backend] = {}
+"""Backends by name (``--backend NAME``)."""
+
+
+def register_backend(backend: Backend) -> None:
+    BACKENDS[backend.name] = backend
+
+
+def on_backend(agent: AgentAdapter, name: str) -> AgentAdapter:
+    """A copy of ``agent`` whose acting networks run on backend ``name``.
+
+    Raises:
+        ValueError: unknown backend, or an agent that acts through code rlprune does not
+            own (no acting networks).
+        BackendUnavailable: the backend cannot run on this machine (the reason).
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]
+    reason = backend.missing()
+    if reason:
+        raise BackendUnavailable(f"backend {name} is not available here: {reason}")
+    if name == "eager":
+        return agent
+    copy = agent.clone()
+    networks = copy.acting_networks()
+    if not networks:
+        raise ValueError(f"{copy.kind} agent acts through code rlprune does not run on a "
+                         "backend; only the eager backend times it")
+    examples = {n: c.example_input for n, c in copy.components().items()}
+    for network_name, network in networks.items():
+        backend.apply(network, examples[network_name])
+    return copy
+
+
+def _bf16(network: nn.Module, example: torch.Tensor) -> None:
+    network.to(torch.bfloat16)
+    forward = network.forward
+    network.forward = lambda x: forward(x.to(torch.bfloat16)).float()
+
+
+def _compiled(network: nn.Module, example: torch.Tensor) -> None:
+    network.forward = torch.compile(network.forward, dynamic=True)
+
+
+def _compiled_bf16(network: nn.Module, example: torch.Tensor) -> None:
+    _bf16(network, example)
+    _compiled(network, example)
+
+
+def _onnxruntime(network: nn.Module, example: torch.Tensor) -> None:
+    import onnxruntime
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "network.onnx"
+        onnx_graph(network, example, path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # as torch is set to use
+        options.inter_op_num_threads = 1
+        # Threads that spin between the planner's many small calls steal its CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = onnxruntime.InferenceSession(str(path), options,
+                                               providers=["CPUExecutionProvider"])
+    network.forward = lambda x: torch.from_numpy(
+        session.run(None, {"input": x.detach().numpy()})[0])
+
+
+def _no_bf16() -> str | None:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if not any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16")):
+        return "this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16): emulated, it " \
+               "would run slower than float32"
+    return None
+
+
+def _no_compiler() -> str | None:
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        return "torch.compile on CPU needs a C++ compiler (g++ or clang++) on PATH"
+    return None
+
+
+def _no_onnxruntime() -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed (pip install 'rlprune[onnx]')"
+    return None
+
+
+register_backend(Backend("eager", "PyTorch as it is (float32)", lambda network, example: None))
+register_backend(Backend("bf16", "PyTorch, weights and activations in bfloat16", _bf16,
+                         _no_bf16))
+register_backend(Backend("compile", "torch.compile (inductor, C++ kernels)", _compiled,
+                         _no_compiler))
+register_backend(Backend("compile-bf16", "torch.compile in bfloat16", _compiled_bf16,
+                         lambda: _no_bf16() or _no_compiler()))
+register_backend(Backend("onnxruntime", "each network as an ONNX Runtime session",
+                         _onnxruntime, _no_onnxruntime))

@@ -1,0 +1,78 @@
+"""Backends: the acting networks of a copy run compiled, in bfloat16 or in ONNX Runtime,
+and the controller around them acts unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import rlprune
+from rlprune import backends
+from rlprune.backends import BACKENDS, BackendUnavailable, on_backend
+from rlprune.cli import app
+from tests.conftest import small_tdmpc2
+
+
+def network_outputs(agent, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {name: torch.randn(16, *c.example_input.shape[1:], generator=generator)
+              for name, c in agent.components().items()}
+    with torch.no_grad():
+        return {name: net(inputs[name]) for name, net in agent.acting_networks().items()}
+
+
+@pytest.mark.parametrize("name, atol", [("onnxruntime", 1e-4), ("bf16", 0.1)])
+def test_networks_on_a_backend_compute_what_eager_does(name, atol):
+    if BACKENDS[name].missing():
+        pytest.skip(BACKENDS[name].missing())
+    dense = small_tdmpc2()
+    moved = on_backend(dense, name)
+    eager, other = network_outputs(dense), network_outputs(moved)
+    assert set(other) == set(dense.agent.model.components())  # every network MPPI runs
+    for network in eager:
+        assert other[network].dtype == torch.float32
+        torch.testing.assert_close(other[network], eager[network], atol=atol, rtol=0.05)
+    if name == "bf16":  # it really runs in bfloat16
+        assert any(not torch.equal(other[n], eager[n]) for n in eager)
+        assert next(moved.agent.model.encoder.parameters()).dtype == torch.bfloat16
+    obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    moved.reset(3)
+    first = moved.act(obs)
+    moved.reset(3)
+    assert np.isfinite(first).all() and np.array_equal(moved.act(obs), first)  # seeded
+    assert next(dense.agent.model.encoder.parameters()).dtype == torch.float32  # a copy
+
+
+def test_backends_refuse_what_they_cannot_run(monkeypatch):
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        on_backend(small_tdmpc2(), "tpu")
+    with pytest.raises(ValueError, match="acts through code rlprune does not run"):
+        on_backend(rlprune.load_agent("sac-halfcheetah"), "onnxruntime")
+    monkeypatch.setattr(backends.shutil, "which", lambda name: None)
+    with pytest.raises(BackendUnavailable, match="needs a C\\+\\+ compiler"):
+        on_backend(small_tdmpc2(), "compile")
+    agent = rlprune.load_agent("sac-halfcheetah")
+    assert on_backend(agent, "eager") is agent  # eager times any agent
+
+
+@pytest.mark.slow
+def test_a_compiled_planner_acts_like_the_eager_one():
+    dense = small_tdmpc2()
+    compiled = on_backend(dense, "compile")
+    for network, output in network_outputs(compiled).items():
+        torch.testing.assert_close(output, network_outputs(dense)[network], atol=1e-4,
+                                   rtol=1e-4)
+
+
+def test_latency_command_times_each_backend(tmp_path):
+    small_tdmpc2().save(tmp_path / "agent.pt")
+    run = CliRunner().invoke(app, ["latency", str(tmp_path / "agent.pt"), "--backend",
+                                   "eager,onnxruntime", "--steps", "3", "--json"])
+    assert run.exit_code == 0, run.output
+    rows = json.loads(run.output)["rows"]
+    assert [r["backend"] for r in rows] == ["eager", "onnxruntime"]
+    assert rows[0]["speedup"] == 1.0 and all(r["median_ms"] > 0 for r in rows)
