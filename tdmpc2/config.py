@@ -87,7 +87,8 @@ class PlannerConfig:
     horizon: int = 3
     """Planning horizon in agent steps."""
     iterations: int = 6
-    """MPPI refinement iterations per plan."""
+    """MPPI refinement iterations per plan; 0 acts with the policy prior's mean action
+    alone (no planning: what a policy-only controller gives up or keeps)."""
     num_samples: int = 512
     """Action sequences sampled per iteration (policy samples included)."""
     num_elites: int = 64
@@ -112,8 +113,8 @@ class PlannerConfig:
             raise ValueError("num_pi_trajs must be in [0, num_samples)")
         if not 0 < self.num_elites <= self.num_samples:
             raise ValueError("num_elites must be in (0, num_samples]")
-        if self.horizon < 1 or self.iterations < 1:
-            raise ValueError("horizon and iterations must be >= 1")
+        if self.horizon < 1 or self.iterations < 0:
+            raise ValueError("horizon must be >= 1 and iterations >= 0")
 
 
 _PLANNER_ALIASES = {"samples": "num_samples", "elites": "num_elites", "pi_trajs": "num_pi_trajs"}

@@ -102,6 +102,8 @@ class MPPIPlanner:
         """
         cfg, model = self.cfg, self.model
         h, s, p, i = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, cfg.iterations
+        if i == 0:  # the policy prior alone
+            return {"encoder": [(1, 1)], "pi": [(1, 1)]}
         rollout = [(h, p)] if p else []
         calls = {"encoder": [(1, 1)], "pi": rollout + [(i, s)],
                  "dynamics": ([(h - 1, p)] if p and h > 1 else []) + [(i * h, s)],
@@ -137,6 +139,10 @@ class MPPIPlanner:
             eval_mode: False adds exploration noise of the final sampling std.
         """
         cfg, n = self.cfg, z.shape[0]
+        if cfg.iterations == 0:  # no planning: the policy prior's mean (sampled in training)
+            noise = torch.zeros(n, self.model.cfg.action_dim) if eval_mode else \
+                self._randn(n, self.model.cfg.action_dim)
+            return self.model.policy(z, noise)[0]
         h, s, p, k = cfg.horizon, cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
         a_dim = self.model.cfg.action_dim
         actions = torch.empty(h, n, s, a_dim)

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
@@ -106,3 +107,17 @@ def test_latency_command_compares_agents_to_the_first(tmp_path):
     first, second = json.loads(run.output)["rows"]
     assert first["speedup"] == 1.0 and 0 < second["predicted_ms"] < first["predicted_ms"]
     assert second["params"] < first["params"] and second["step_mflops"] < first["step_mflops"]
+
+
+def test_zero_planner_iterations_act_with_the_policy_prior_alone():
+    agent = rlprune.load_agent("cartpole-swingup", planner="iterations=0")
+    obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    prior, example = agent.export_graphs()["policy"]  # encoder + tanh(policy mean)
+    with torch.no_grad():
+        np.testing.assert_allclose(agent.act(obs), prior(torch.as_tensor(obs)).numpy(),
+                                   rtol=1e-6, atol=1e-6)
+    with FlopCounterMode(display=False) as counter:
+        agent.act(obs)
+    grouper = rlprune.ComponentGrouper(agent, list(agent.step_calls()))
+    assert set(agent.step_calls()) == {"encoder", "pi"}
+    assert counter.get_total_flops() == 4 * CostModel(grouper).dense.step_flops
