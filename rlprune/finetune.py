@@ -171,21 +171,25 @@ def distill_on_objective(dense: AgentAdapter, pruned: AgentAdapter, objective: O
 
 
 def distill_if_better(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
-                      visited: VisitedInputs, steps: int, baseline: float,
+                      visited: VisitedInputs, steps: int, validation: Objective,
                       seed: int = 0) -> tuple[AgentAdapter, dict]:
-    """Fine-tunes a copy of ``pruned``; keeps it only if the objective does not fall below
-    ``baseline`` (the pruned agent's score on the same episodes).
+    """Fine-tunes a copy of ``pruned`` on ``objective``'s states; keeps it only if it
+    scores no lower than ``pruned`` on ``validation`` (episodes neither the search nor
+    the final held-out check use: deciding on the search's own episodes would select for
+    them).
 
     Distillation pulls every component back towards its dense original, which can undo
     what a search exploited (a plan that nearly removes a head, say): hence the check.
 
     Returns:
-        the agent to keep and a report (steps, the tuned metric, ``kept``, losses).
+        the agent to keep and a report (steps, the tuned and untuned validation metrics,
+        ``kept``, losses).
     """
     tuned = pruned.clone()
     result = distill_on_objective(dense, tuned, objective, visited, steps, seed)
-    score = objective(tuned)
-    kept = score.value >= baseline
+    before, after = validation(pruned), validation(tuned)
+    kept = after.value >= before.value
     return (tuned if kept else pruned), {
-        "steps": steps, "metric": score.value, "ci95": score.ci95, "kept": kept,
+        "steps": steps, "metric": after.value, "ci95": after.ci95,
+        "untuned_metric": before.value, "kept": kept, "validation": validation.describe(),
         "loss_before": result.loss_before, "loss_after": result.loss_after}

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.finetune import distill_if_better
+from rlprune.held_out import held_out_comparison
 from rlprune.pruning.physical import prune_physically
 from rlprune.report import write_json
-from rlprune.search import Executor, Objective, SearchResult, VisitedInputs, search
+from rlprune.search import Executor, SearchResult, VisitedInputs, objective_for, search
 from rlprune.settings import Evaluation, SearchSettings, Target
 from rlprune.step_timing import StepTiming
 
@@ -32,19 +33,26 @@ class PrunedRun:
     latency: dict | None = None
     """Measured time per control step, dense and pruned (None for agents that do not
     act)."""
+    held_out: dict | None = None
+    """Dense and pruned scores on held-out episodes and their paired difference."""
 
 
-def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, target: Target,
+def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                 settings: SearchSettings, evaluation: Evaluation, *, finetune: int = 0,
+                held_out: Evaluation | None = None, objective_name: str | None = None,
                 executor: Executor | None = None, progress: bool = False,
                 source: str | None = None, threads: int = 1) -> PrunedRun:
-    """Searches coefficients for ``target``, prunes physically and saves to ``out``
-    (``pruned`` + the adapter's suffix, and ``report.json``); resumes a killed run.
+    """Searches coefficients for ``target``, prunes physically, checks the result on
+    held-out episodes and saves to ``out`` (``pruned`` + the adapter's suffix, and
+    ``report.json``); resumes a killed run.
 
     Args:
-        objective: scores candidates (made from ``evaluation``; stored by its settings).
-        finetune: distillation steps after pruning; the tuned agent is kept only if the
-            objective scores it no lower.
+        evaluation: how candidates are scored (``objective_name``, default the agent's
+            metric, on these episodes).
+        finetune: distillation steps after pruning; the tuned agent is kept only if it
+            scores no lower on validation episodes (``Evaluation.validation``).
+        held_out: the final check's episodes (None: no check), where dense and pruned
+            agents are compared paired.
         source: where the agent came from (a path or shipped name), for the report.
         threads: CPU threads the controller's step time is measured (and, for a latency
             target, predicted) on.
@@ -56,6 +64,7 @@ def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, targ
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file, not a run directory")
+    objective = objective_for(agent, evaluation, objective_name)
     timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency")
     result = search(agent, objective, target.sparsity, target.tol, **settings.kwargs(),
                     run_dir=out, progress=progress, executor=executor,
@@ -65,17 +74,22 @@ def prune_agent(agent: AgentAdapter, objective: Objective, out: str | Path, targ
     report = {"agent": source, "settings": {"target": target.to_dict(),
                                             "search": settings.to_dict(),
                                             "evaluation": evaluation.to_dict(),
+                                            "held_out": held_out and held_out.to_dict(),
                                             "finetune": finetune, "threads": threads},
               "result": result.to_dict()}
     if finetune:
         # Distils on the dense agent's visited states (refreshed with the pruned agent's
-        # own halfway), scores on the search's episodes.
+        # own halfway); keeps or drops on validation episodes.
         pruned, report["finetune"] = distill_if_better(
             agent, pruned, objective, VisitedInputs(objective, agent, out), finetune,
-            result.metric, settings.seed)
+            objective_for(agent, evaluation.validation(), objective_name), settings.seed)
+    if held_out is not None:
+        report["held_out"] = held_out_comparison(
+            agent, pruned, objective_for(agent, held_out, objective_name))
     if timing.dense is not None:
         report["latency"] = timing.compare(pruned, result.plan)
     path = out / f"pruned{agent.file_suffix}"
     pruned.save(path)
     write_json(out / "report.json", report)
-    return PrunedRun(result, path, report.get("finetune"), report.get("latency"))
+    return PrunedRun(result, path, report.get("finetune"), report.get("latency"),
+                     report.get("held_out"))

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["HELD_OUT_SEED_OFFSET", "MEASURES", "Evaluation", "SearchSettings", "Target"]
+__all__ = ["HELD_OUT_SEED_OFFSET", "MEASURES", "VALIDATION_SEED_OFFSET", "Evaluation",
+           "SearchSettings", "Target"]
 
 HELD_OUT_SEED_OFFSET = 1000
 """Held-out episodes use seeds ``seed + 1000``...: disjoint from the search's own."""
+VALIDATION_SEED_OFFSET = 2000
+"""Validation episodes (fine-tuning's keep-or-drop) use seeds ``seed + 2000``...: neither
+the search's nor the held-out check's."""
 
 MEASURES = ("params", "flops", "latency")
 
@@ -72,6 +76,10 @@ class Evaluation:
         raced, full length unless capped."""
         return replace(self, episodes=episodes, seed=self.seed + HELD_OUT_SEED_OFFSET,
                        max_episode_steps=max_episode_steps, race=False)
+
+    def validation(self) -> Evaluation:
+        """The search's episode count and cap on seeds no other check uses, not raced."""
+        return replace(self, seed=self.seed + VALIDATION_SEED_OFFSET, race=False)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,6 +25,7 @@ from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.evaluate import StateRecorder
 from rlprune.analysis.latency import measure_step
 from rlprune.analysis.stability import action_deviation, latent_stability
+from rlprune.analysis.statistics import robust_summary
 from rlprune.finetune import distill_on_objective
 from rlprune.io import atomic_torch_save, atomic_write_text, load_weights_only
 from rlprune.pruning.grouping import ComponentGrouper
@@ -47,7 +48,7 @@ __all__ = ["COLUMNS", "ExtraMethod", "sweep", "write_sweep_report"]
 SWEEP_FILE = "sweep.json"
 DENSE_FILE = "dense_run.pt"
 COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "step_ms", "speedup",
-           "metric", "ci95",
+           "metric", "ci95", "iqm",
            "evaluations", "search_env_steps", "latent_drift", "jacobian_radius_max",
            "lyapunov_decrease", "action_rmse", "seconds"]
 """Columns of the sweep table (missing values stay empty)."""
@@ -75,7 +76,8 @@ def _dense_run(agent: AgentAdapter, objective: Objective,
         recorder = StateRecorder()
         result = objective.evaluator.evaluate(agent, recorder)
         quality = {"metric": result.mean, "ci95": result.ci95, "std": result.std,
-                   "episodes": len(result.returns), "eval_env_steps": result.env_steps}
+                   **robust_summary(result.returns), "episodes": len(result.returns),
+                   "eval_env_steps": result.env_steps}
         trajectories = recorder.trajectories()
     else:
         score = objective(agent)
@@ -104,7 +106,7 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
     returns = score.details.get("returns")
     if returns:  # episode returns: the spread RL Zoo's benchmark tables report
         row.update(std=float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0,
-                   episodes=len(returns))
+                   episodes=len(returns), **robust_summary(returns))
     if trajectories is None:
         return row
     if dense.latent(trajectories[0][0][:1]) is not None:

@@ -26,9 +26,8 @@ from rlprune.sweep import sweep
 __all__ = ["LEADERBOARD_COLUMNS", "ZooAgent", "ZooSettings", "find_zoo_agents", "run_zoo"]
 
 LEADERBOARD_COLUMNS = ["algo", "env_id", "method", "target", "sparsity", "step_ms", "speedup",
-                       "mean", "std",
-                       "episodes", "pct_of_dense", "diff_to_dense", "search_env_steps",
-                       "error"]
+                       "mean", "std", "iqm", "episodes", "pct_of_dense", "diff_to_dense",
+                       "search_env_steps", "error"]
 """RL Zoo's benchmark columns (algo, env_id, mean, std, episodes), then the pruning's."""
 
 _CHECKPOINT = re.compile(r"rl_model_\d+_steps\.zip$")
@@ -129,6 +128,7 @@ def _leaderboard_rows(agent: ZooAgent, rows: list[dict], info: dict) -> list[dic
              "method": r["method"], "target": r["target"], "sparsity": r["sparsity"],
              "step_ms": r.get("step_ms"), "speedup": r.get("speedup"),
              "mean": r["metric"], "std": r.get("std"), "ci95": r["ci95"],
+             "iqm": r.get("iqm"), "iqm_ci95": r.get("iqm_ci95"),
              "episodes": r.get("episodes"),
              "pct_of_dense": 100.0 * r["metric"] / dense if dense and dense > 0 else None,
              "diff_to_dense": None if dense is None else r["metric"] - dense,

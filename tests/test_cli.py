@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -62,10 +63,18 @@ def test_prune_shrinks_the_latent_with_a_data_aware_criterion(tmp_path):
     result = run("prune", "cartpole-swingup", "--out", str(out), "--sparsity", "0.5",
                  "--method", "grid", "--budget", "3", "--criterion", "activation",
                  "--interfaces", "latent", "--episodes", "1", "--max-episode-steps", "20",
-                 "--json")
+                 "--eval-episodes", "2", "--eval-max-episode-steps", "20", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert abs(payload["sparsity"] - 0.5) <= 0.01
+    # The result is checked against the dense agent on held-out episodes (seeds 1000..)
+    check = payload["held_out"]
+    dense = json.loads(run("eval", "cartpole-swingup", "--episodes", "2", "--seed", "1000",
+                           "--max-episode-steps", "20", "--json").stdout)
+    assert check["dense"]["returns"] == dense["returns"]
+    assert check["difference"]["mean"] == pytest.approx(
+        np.mean(check["pruned"]["returns"]) - np.mean(dense["returns"]))
+    assert check["dense"]["iqm_ci95"][0] <= check["dense"]["iqm"] <= check["dense"]["iqm_ci95"][1]
     assert "interface/latent" in payload["coefficients"]
     # The visited states are measured once and kept for a resumed run.
     assert (out / "visited_inputs.pt").exists() and payload["env_steps"] == 4 * 20
@@ -136,7 +145,8 @@ def test_export_writes_checked_onnx_graphs(tmp_path):
 def test_robustness_grid_dense_vs_pruned(tmp_path):
     pruned_dir = tmp_path / "pruned"
     assert run("prune", "cartpole-swingup", "--out", str(pruned_dir), "--sparsity", "0.3",
-               "--episodes", "1", "--max-episode-steps", "10").exit_code == 0
+               "--episodes", "1", "--max-episode-steps", "10", "--eval-episodes", "0"
+               ).exit_code == 0
     args = ["robustness", "cartpole-swingup", str(pruned_dir / "pruned.pt"), "--perturb",
             "mass=0.5:2:2,obs_noise=0:0.1:2", "--out", str(tmp_path / "rob"), "--episodes",
             "1", "--max-episode-steps", "10", "--json"]
@@ -194,7 +204,8 @@ def test_prune_with_distillation_fine_tuning_reports_both_metrics(tmp_path):
     from rlprune.models.digits_autoencoder import digits_split
 
     saved = rlprune.load_agent(tmp_path / "pruned.pt")  # the fine-tuned weights were saved
-    assert saved.psnr(digits_split(0)[1]) == pytest.approx(payload["finetune"]["metric"])
+    # kept or dropped on validation images (split seed + 2000), not the search's
+    assert saved.psnr(digits_split(2000)[1]) == pytest.approx(payload["finetune"]["metric"])
     assert json.loads((tmp_path / "report.json").read_text())["finetune"]["steps"] == 200
 
 

@@ -77,7 +77,7 @@ def test_prune_to_a_speedup_reports_measured_and_predicted(tmp_path):
     run = runner.invoke(app, ["prune", str(tmp_path / "dense.pt"), "--out", str(out),
                               "--speedup", "1.25", "--tol", "0.05", "--episodes", "1",
                               "--max-episode-steps", "20", "--env", "dmc/cartpole-swingup",
-                              "--json"])
+                              "--eval-episodes", "0", "--json"])
     assert run.exit_code == 0, run.output
     report = json.loads((out / "report.json").read_text())
     plan = report["result"]["plan"]
@@ -90,7 +90,7 @@ def test_prune_to_a_speedup_reports_measured_and_predicted(tmp_path):
     flops = runner.invoke(app, ["prune", str(tmp_path / "dense.pt"), "--out",
                                 str(tmp_path / "flops"), "--target", "flops=0.5", "--tol",
                                 "0.03", "--episodes", "1", "--max-episode-steps", "20",
-                                "--env", "dmc/cartpole-swingup"])
+                                "--env", "dmc/cartpole-swingup", "--eval-episodes", "0"])
     assert flops.exit_code == 0, flops.output
     plan = json.loads((tmp_path / "flops" / "report.json").read_text())["result"]["plan"]
     assert abs(1 - plan["step_flops"] / plan["dense_step_flops"] - 0.5) <= 0.03

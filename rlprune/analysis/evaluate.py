@@ -19,6 +19,7 @@ from scipy import stats as scipy_stats
 
 import envs
 from rlprune.adapters.base import AgentAdapter
+from rlprune.analysis.statistics import robust_summary
 
 __all__ = ["ClosedLoopEvaluator", "EvalResult", "StateRecorder", "agent_task"]
 
@@ -60,7 +61,8 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std, "ci95": self.ci95,
-                "returns": self.returns.tolist(), "lengths": self.lengths.tolist(),
+                **robust_summary(self.returns), "returns": self.returns.tolist(),
+                "lengths": self.lengths.tolist(),
                 "seeds": list(self.seeds), "failed": self.failed.tolist(),
                 "env_steps": self.env_steps, "wall_time": self.wall_time, "error": self.error}
 

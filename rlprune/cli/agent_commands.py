@@ -87,9 +87,11 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
     except _USER_ERRORS as e:
         _fail(e)
     payload = {"env": spec, "seed": seed, **result.to_dict()}
-    _emit(payload, as_json, f"{spec}: return {result.mean:.1f} +- {result.ci95:.1f} (95% CI, "
-                            f"{episodes} episodes, {result.env_steps} env steps, "
-                            f"{result.wall_time:.0f}s)")
+    low, high = payload["iqm_ci95"]
+    _emit(payload, as_json, f"{spec}: return {result.mean:.1f} +- {result.ci95:.1f} (95% CI), "
+                            f"IQM {payload['iqm']:.1f} [{low:.1f}, {high:.1f}] (bootstrap 95% "
+                            f"CI), {episodes} episodes, {result.env_steps} env steps, "
+                            f"{result.wall_time:.0f}s")
 
 
 

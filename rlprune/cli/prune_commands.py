@@ -61,7 +61,12 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           finetune: int = typer.Option(0, help="distillation steps after pruning, kept if "
                                        "the search's episodes score no lower (0: none)"),
-          max_episode_steps: int = typer.Option(None, help="cap episode length"),
+          max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+          eval_episodes: int = typer.Option(10, help="held-out episodes (seeds seed+1000..) "
+                                                     "the result and the dense agent are "
+                                                     "compared on; 0: no check"),
+          eval_max_episode_steps: int = typer.Option(None, help="cap held-out episodes too "
+                                                                "(default: full length)"),
           executor: str = EXECUTOR,
           workers: int = WORKERS,
           ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
@@ -73,15 +78,17 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
         from rlprune.pipeline import prune_agent
-        from rlprune.search import make_executor, objective_for
+        from rlprune.search import make_executor
 
         goal = _target(sparsity, speedup, target, tol)
         settings = SearchSettings(method, budget, seed, criterion, scope,
                                   _tuple(components), _tuple(interfaces) or (), round_to)
         evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps) \
+            if eval_episodes else None
         adapter = _load(agent, task, vecnormalize, planner)
-        run = prune_agent(adapter, objective_for(adapter, evaluation, objective), out, goal,
-                          settings, evaluation, finetune=finetune,
+        run = prune_agent(adapter, out, goal, settings, evaluation, finetune=finetune,
+                          held_out=held_out, objective_name=objective,
                           executor=make_executor(executor, workers, ray_address),
                           progress=sys.stderr.isatty(), source=agent, threads=threads)
     except (*_USER_ERRORS, ImportError) as e:
@@ -101,8 +108,14 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                  + f", {threads} thread{'s' if threads > 1 else ''})")
     if tuned:
         payload["finetune"] = tuned
-        text += (f"; after {finetune} distillation steps {tuned['metric']:.2f} "
+        text += (f"; after {finetune} distillation steps {tuned['metric']:.2f} on validation "
+                 f"episodes vs {tuned['untuned_metric']:.2f} untuned "
                  f"({'kept' if tuned['kept'] else 'not kept: lower than without'})")
+    if run.held_out:
+        payload["held_out"] = check = run.held_out
+        text += (f"\nheld out: dense {check['dense']['metric']:.2f}, pruned "
+                 f"{check['pruned']['metric']:.2f}, difference "
+                 f"{check['difference']['mean']:+.2f} +- {check['difference']['ci95']:.2f}")
     _emit(payload, as_json, f"{text} -> {path}")
 
 
