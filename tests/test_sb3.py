@@ -141,3 +141,31 @@ def test_batched_evaluation_equals_the_sequential_loop_exactly(sb3_zip):
     batched, singles = batched_and_singles(load_agent(path), "Pendulum-v1", seed=5,
                                            max_episode_steps=80)
     np.testing.assert_array_equal(batched.returns, [s.returns[0] for s in singles])
+
+
+@pytest.mark.parametrize("sb3_zip", ["SAC", "TD3"], indirect=True)
+def test_every_network_pruned_saves_reloads_with_its_env_and_trains_on(sb3_zip, tmp_path):
+    algo, path = sb3_zip
+    agent = load_agent(path)
+    agent.meta["task"] = "Pendulum-v1"  # as RL Zoo's files or a card would say
+    every = list(agent.components())
+    plan = baseline_plan(ComponentGrouper(agent, every), "magnitude", 0.5, 0.02)
+    pruned = prune_physically(agent, plan, every)
+    widths = [[m.out_features for m in c.module.modules() if isinstance(m, torch.nn.Linear)]
+              for name, c in pruned.components().items() if name != "actor"]
+    assert any(w != widths[0] for w in widths)  # the critics were cut differently
+    obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    actions = np.random.default_rng(1).uniform(-1, 1, size=(16, 1)).astype(np.float32)
+    inputs = torch.as_tensor(np.concatenate([obs, actions], 1))
+    q_before = {n: c.module(inputs) for n, c in pruned.components().items() if n != "actor"}
+    pruned.save(tmp_path / "pruned.zip")
+    reloaded = load_agent(tmp_path / "pruned.zip")  # no --env: the card says Pendulum-v1
+    assert reloaded.meta["task"] == "Pendulum-v1"
+    np.testing.assert_allclose(reloaded.act(obs), pruned.act(obs), rtol=1e-6, atol=1e-6)
+    for name, q in q_before.items():  # zero-padded critic heads give the same values
+        torch.testing.assert_close(reloaded.components()[name].module(inputs), q)
+    cls = {"SAC": SAC, "TD3": TD3}[algo]
+    model = cls.load(tmp_path / "pruned.zip", env=envs.make_env("Pendulum-v1"), device="cpu")
+    model.learning_starts = 0
+    model.learn(64)  # the optimisers fit the pruned shapes: training goes on
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())

@@ -105,7 +105,8 @@ class RLZooFiles:
     """The agent acts on VecNormalize-scaled observations: config.yml's ``normalize`` (with
     ``normalize_kwargs``) says so, or, with no config.yml, statistics were found."""
     env_kwargs: dict[str, Any]
-    """Keyword arguments of the env it was trained on (args.yml, then env_kwargs.yml)."""
+    """Keyword arguments of the env it was trained on (args.yml or the card, then
+    env_kwargs.yml)."""
     wrappers: tuple[str, ...]
     """Wrappers RL Zoo applies when acting and rlprune does not (``"env_wrapper: ..."``)."""
     searched: tuple[Path, ...]
@@ -172,9 +173,10 @@ def _name_guesses(agent: Path, algo: str | None) -> tuple[str | None, str | None
     return algo, next((n for n in names if n and _ENV_ID.match(n)), None)
 
 
-def _card_task(agent: Path) -> str | None:
+def _card(agent: Path) -> dict[str, Any]:
+    """The ``<zip>.json`` card rlprune writes beside the agents it saves and ships."""
     card = agent.with_suffix(".json")
-    return json.loads(card.read_text()).get("task") if card.is_file() else None
+    return json.loads(card.read_text()) if card.is_file() else {}
 
 
 def rl_zoo_files(agent: str | Path) -> RLZooFiles:
@@ -190,7 +192,8 @@ def rl_zoo_files(agent: str | Path) -> RLZooFiles:
     config_file = _first(dirs, ("config.yml",))
     config = _yaml_dict(config_file)
     args = _yaml_dict(_first(dirs, ("args.yml",)))
-    env_kwargs = dict(args.get("env_kwargs") or {})
+    card = _card(agent)
+    env_kwargs = dict(args.get("env_kwargs") or card.get("env_kwargs") or {})
     env_kwargs.update(_yaml_dict(_first(dirs, ("env_kwargs.yml",))))
     statistics = _first(dirs, STATISTICS_FILES)
     if "normalize" in config or "normalize_kwargs" in config:
@@ -203,5 +206,5 @@ def rl_zoo_files(agent: str | Path) -> RLZooFiles:
     algo, env_id = _name_guesses(agent, args.get("algo"))
     wrappers = tuple(f"{key}: {config[key]}" for key in _WRAPPERS
                      if config.get(key) not in (None, 0, 1, []))
-    return RLZooFiles(agent, algo, args.get("env") or env_id or _card_task(agent), statistics,
+    return RLZooFiles(agent, algo, args.get("env") or env_id or card.get("task"), statistics,
                       normalized, env_kwargs, wrappers, tuple(dirs))

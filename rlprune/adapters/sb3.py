@@ -26,6 +26,7 @@ from rlprune.adapters.base import EPISODE_RETURN, Calls, Component, Interface, p
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.adapters.rl_zoo import rl_zoo_files
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
+from rlprune.adapters.sb3_saving import equal_width_critics, rebuild_optimizers, write_card
 from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
 from rlprune.io import atomic_write
 
@@ -286,8 +287,9 @@ class SB3Adapter:
     def record_widths(self) -> None:
         """The pruned hidden widths into ``policy_kwargs["net_arch"]``, so SB3 rebuilds
         the smaller networks before loading their weights; targets follow their online
-        networks. SB3 builds every critic head from one list: the first head's widths are
-        recorded, and ``save`` refuses heads of different widths."""
+        networks and optimisers are rebuilt over the new parameters (``learn`` goes on).
+        SB3 builds every critic head from one list: the first head's widths are recorded
+        here, and ``save`` pads heads of different widths to one list."""
         _, body, _ = self._actor_parts()
         pi = [m.out_features for m in body.modules() if isinstance(m, nn.Linear)]
         if self.algorithm in ("TD3", "DDPG"):
@@ -296,21 +298,25 @@ class SB3Adapter:
         key = "vf" if self.algorithm in ("PPO", "A2C") else "qf"
         self.model.policy_kwargs["net_arch"] = {"pi": pi, key: critics[0]}
         self._sync_targets()
+        rebuild_optimizers(self.model.policy)
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-        """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads, with the
-        VecNormalize statistics copied beside it, where RL Zoo and ``from_path`` look.
-
-        Raises:
-            ValueError: critic heads of different widths.
-        """
+        """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads and trains
+        on, with its card (env id and kwargs) and the VecNormalize statistics beside it,
+        where RL Zoo and ``from_path`` look. Critic heads pruned to different widths are
+        saved zero-padded to the widest (the same Q values)."""
+        path = Path(path)
+        saving = self
         critics = self._critic_widths()
         if any(c != critics[0] for c in critics):
-            raise ValueError("SB3 rebuilds all critic heads with one width list: prune the "
-                             "critics alike (or not at all) to save an SB3 zip")
-        self.model.save(str(path))
+            saving = self.clone()
+            equal_width_critics(saving.model.policy.critic.q_networks)
+            saving.record_widths()
+        saving.model.save(str(path))
+        write_card(path, self.meta.get("task"), self.meta.get("env_kwargs", {}),
+                   self.algorithm)
         if self.normalizer is not None:  # the agent acts with them: keep them beside it
-            target = Path(path).parent / VECNORMALIZE_FILE
+            target = path.parent / VECNORMALIZE_FILE
             if target.resolve() != self.normalizer.source.resolve():
                 atomic_write(target, lambda tmp: shutil.copyfile(self.normalizer.source, tmp))
 
