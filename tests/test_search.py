@@ -77,7 +77,8 @@ def test_searches_never_lose_to_magnitude_and_respect_budget(autoencoder, psnr_o
     result = search(autoencoder, objective, 0.3, 0.02, method=method, budget=12,
                     scope="group", progress=False)
     assert result.metric >= baseline.metric
-    assert objective.calls == result.evaluations <= 12
+    plans = {h["plan_id"] for h in result.history if h["status"] == "scored"}
+    assert objective.calls == len(plans) <= result.evaluations <= 12  # one rollout a plan
     assert abs(result.plan.sparsity - 0.3) <= 0.02
 
 
@@ -125,7 +126,8 @@ def test_return_objective_search_on_a_world_model():
                                             action_repeat=2, max_episode_steps=30)
     result = search(agent, ReturnObjective(evaluator), 0.3, 0.03, method="grid", budget=4,
                     progress=False)
-    assert result.evaluations == 4 and result.env_steps == 4 * 2 * 30
+    plans = {h["plan_id"] for h in result.history if h["status"] == "scored"}
+    assert result.evaluations == 4 and result.env_steps == len(plans) * 2 * 30
     assert np.isfinite(result.metric) and abs(result.plan.sparsity - 0.3) <= 0.03
 
 
@@ -269,3 +271,26 @@ def test_planner_agreement_falls_as_a_shipped_planner_is_pruned_harder():
             masks.set_plan(plan)
             agreement.append(_rank_agreement(dense, agent.plan_values(obs, 32, seed=3)))
     assert 1.0 > agreement[0] > agreement[1]
+
+
+def test_candidates_with_the_same_plan_are_rolled_out_once(tmp_path):
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2,
+                                            action_repeat=2, max_episode_steps=20)
+    objective = Counting(ReturnObjective(evaluator))
+    grouper = rlprune.ComponentGrouper(agent)
+    ranking = rlprune.ChannelRanking(grouper, importance_scores(grouper, "l2"))
+    harness = SearchHarness(agent, grouper, ranking, objective, 0.3, 0.03, budget=4,
+                            progress=False, run_dir=tmp_path)
+    ones = np.ones(len(harness.units))
+    # Scaling every coefficient alike ranks the channels alike: the same plan three times.
+    metrics = harness.evaluate_many([ones, 0.5 * ones, 2.0 * ones])
+    assert objective.calls == 1 and metrics[0] == metrics[1] == metrics[2]
+    reused = [h for h in harness.history if "same_plan_as" in h]
+    assert len(reused) == 2 and all(h["env_steps"] == 0 for h in reused)
+    assert harness.evaluations == 3 and harness.env_steps == 2 * 20  # 20 env steps each
+    harness.close()
+    resumed = SearchHarness(agent, grouper, ranking, objective, 0.3, 0.03, budget=4,
+                            progress=False, run_dir=tmp_path)
+    resumed.evaluate(3.0 * ones)  # a resumed run knows the plans it scored
+    assert objective.calls == 1

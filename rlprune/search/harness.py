@@ -10,6 +10,7 @@ without losing or repeating an evaluation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class SearchHarness:
         self.extra_env_steps = 0
         """Env steps spent outside candidate scoring (e.g. rollouts for a surrogate)."""
         self._cache: dict[str, dict] = {}
+        self._scored_plans: dict[str, str] = {}
+        """Plan id -> the key of the first candidate scored with that plan."""
         self.start = time.perf_counter()
         if self.run_dir is not None and (self.run_dir / STATE_FILE).exists():
             self._load()
@@ -147,21 +150,34 @@ class SearchHarness:
         """
         keys = [self._key(v) for v in population]
         todo: dict[str, PruningPlan] = {}
+        copies: dict[str, tuple[str, PruningPlan]] = {}  # key -> (key of the same plan, plan)
+        new_plans: dict[str, str] = {}  # plan id -> key, this population
         for key, values in zip(keys, population):
-            if key in self._cache or key in todo:
+            if key in self._cache or key in todo or key in copies:
                 continue
             try:
-                todo[key] = self.ranking.plan(self.coefficients(values), self.rho, self.eps)
+                plan = self.ranking.plan(self.coefficients(values), self.rho, self.eps)
             except InfeasibleTarget as e:
                 self._record({"key": key, "status": "infeasible", "metric": float("-inf"),
                               "reason": str(e)})
+                continue
+            plan_id = _plan_id(plan)
+            same = self._scored_plans.get(plan_id) or new_plans.get(plan_id)
+            if same is not None:  # other coefficients, the same channels cut
+                copies[key] = (same, plan)
+            else:
+                new_plans[plan_id] = key
+                todo[key] = plan
         runnable = list(todo.items())[: max(self.budget - self.evaluations, 0)]
         if runnable:
             incumbent = self._incumbent()
             tasks = [Task(plan.removed, incumbent) for _, plan in runnable]
             for (key, plan), score in zip(runnable, self._executor().map(tasks)):
                 self._record_score(key, plan, score)
-        if len(runnable) < len(todo):
+        for key, (same, plan) in copies.items():
+            if same in self._cache and self.evaluations < self.budget:
+                self._record_score(key, plan, _score_of(self._cache[same]), reused=same)
+        if len(runnable) < len(todo) or any(key not in self._cache for key in copies):
             raise BudgetExhausted(f"budget of {self.budget} evaluations used")
         return [self._cache[key]["metric"] for key in keys]
 
@@ -182,13 +198,20 @@ class SearchHarness:
         self._record_score(key, self.ranking.plan(self.coefficients(unit_values), self.rho,
                                                   self.eps), score)
 
-    def _record_score(self, key: str, plan: PruningPlan, score: Score) -> None:
+    def _record_score(self, key: str, plan: PruningPlan, score: Score,
+                      reused: str | None = None) -> None:
+        """A scored candidate; ``reused``: the key of an earlier candidate with the same
+        plan, whose score it takes without playing an episode (it still counts against the
+        budget, so searches that keep proposing one plan end)."""
+        plan_id = _plan_id(plan)
         self._record({"key": key, "status": "scored", "metric": score.value,
-                      "ci95": score.ci95, "env_steps": score.env_steps,
+                      "ci95": score.ci95, "env_steps": 0 if reused else score.env_steps,
                       "complete": score.complete, "env_steps_saved": score.env_steps_saved,
                       "details": score.details, "sparsity": plan.sparsity,
-                      "flop_sparsity": plan.flop_sparsity,
+                      "flop_sparsity": plan.flop_sparsity, "plan_id": plan_id,
+                      **({"same_plan_as": reused} if reused else {}),
                       "time": time.perf_counter() - self.start})
+        self._scored_plans.setdefault(plan_id, key)
         self.bar.update(1)
         self.bar.set_postfix(best=f"{self.best()['metric']:.4g}", refresh=False)
 
@@ -232,6 +255,8 @@ class SearchHarness:
         for record in state["history"]:
             self.history.append(record)
             self._cache[record["key"]] = record
+            if "plan_id" in record:
+                self._scored_plans.setdefault(record["plan_id"], record["key"])
 
     def best(self) -> dict:
         """The best fully measured candidate (raced-out ones only have partial metrics)."""
@@ -244,7 +269,7 @@ class SearchHarness:
         best = self.best()
         if "key" not in best or not np.isfinite(best["metric"]):
             return None
-        return Score(best["metric"], best["ci95"], best["env_steps"], best.get("details", {}))
+        return _score_of(best)
 
     @property
     def env_steps_saved(self) -> int:
@@ -263,3 +288,16 @@ class SearchHarness:
                             self.evaluations, self.env_steps,
                             time.perf_counter() - self.start, list(self.history),
                             env_steps_saved=self.env_steps_saved)
+
+
+def _score_of(record: dict) -> Score:
+    """The ``Score`` a history record keeps."""
+    return Score(record["metric"], record["ci95"], record["env_steps"],
+                 record.get("details", {}), record.get("complete", True),
+                 record.get("env_steps_saved", 0))
+
+
+def _plan_id(plan: PruningPlan) -> str:
+    """The same id for plans that cut the same channels, whatever coefficients made them."""
+    removed = json.dumps(sorted((g, list(c)) for g, c in plan.removed.items()))
+    return hashlib.sha1(removed.encode()).hexdigest()[:16]
