@@ -156,6 +156,9 @@ def test_robustness_grid_dense_vs_pruned(tmp_path):
     assert len(payload["rows"]) == 2 * 2 * 2  # agents x mass x noise
     assert (tmp_path / "rob" / "robustness.png").stat().st_size > 0
     assert json.loads(run(*args).stdout)["rows"] == payload["rows"]  # resumed, not redone
+    other = run(*args[:-1], "--seed", "5")
+    assert other.exit_code == 2 and "holds a robustness study with other settings" in \
+        other.stderr  # other seeds would mix into the same table
     assert run("report", str(tmp_path / "rob")).exit_code == 0
     assert "## Robustness on dmc/cartpole-swingup" in (tmp_path / "rob" / "report.md").read_text()
 

@@ -58,10 +58,22 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     """Evaluates every agent at every grid point; returns (and saves) one row per pair.
 
     ``env_kwargs`` configure the env as the agents were trained (RL Zoo's env_kwargs.yml).
+    A study in ``out`` resumes only with the same env, episodes, seed and episode cap
+    (other grid points and agents may be added).
+
+    Raises:
+        ValueError: ``out`` holds a study with other settings.
     """
     out = Path(out)
     path = out / "results.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    settings = {"episodes": episodes, "seed": seed, "action_repeat": action_repeat,
+                "max_episode_steps": max_episode_steps, "env_kwargs": dict(env_kwargs or {})}
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    earlier = {"env": saved.get("env"), **saved.get("settings", {})}
+    if saved and earlier != {"env": env, **settings}:
+        raise ValueError(f"{out} holds a robustness study with other settings ({earlier}); "
+                         "use a new output folder")
+    rows = saved.get("rows", [])
     done = {(r["agent"], json.dumps(r["perturb"], sort_keys=True)) for r in rows}
     names = list(grid)
     for values in itertools.product(*(grid[n] for n in names)):
@@ -76,7 +88,7 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
             result = evaluator.evaluate(agent)
             rows.append({"agent": label, "perturb": perturb, "mean": result.mean,
                          "ci95": result.ci95, "failed": int(result.failed.sum())})
-            write_json(path, {"env": env, "grid": grid, "rows": rows})
+            write_json(path, {"env": env, "settings": settings, "grid": grid, "rows": rows})
     return rows
 
 
