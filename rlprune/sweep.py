@@ -121,6 +121,14 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
     return row
 
 
+def _keep(pruned: AgentAdapter, out: Path, name: str) -> dict:
+    """Saves a row's pruned agent in ``out/agents`` (the row names the file)."""
+    path = out / "agents" / f"{name}{pruned.file_suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pruned.save(path)
+    return {"agent_file": str(path.relative_to(out))}
+
+
 def _baseline(grouper: ComponentGrouper, method: str, rho: float, tol: float, seed: int,
               round_to: int, visited: VisitedInputs):
     """A baseline's plan; data-aware ones read the dense agent's visited states."""
@@ -238,6 +246,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
                 add({"method": method, "target": rho, **info,
                      **_quality(agent, pruned, report_objective, trajectories, seed,
                                 dense_quality.get("step_ms")),
+                     **_keep(pruned, out, f"{method}-{rho}"),
                      "seconds": time.perf_counter() - start})
             if not tuned_done:
                 start = time.perf_counter()
@@ -246,6 +255,7 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
                      "finetune_steps": finetune,
                      **_quality(agent, pruned, report_objective, trajectories, seed,
                                 dense_quality.get("step_ms")),
+                     **_keep(pruned, out, f"{method}+ft-{rho}"),
                      "seconds": time.perf_counter() - start})
     return rows
 

@@ -219,3 +219,9 @@ def test_sweep_with_fine_tuning_adds_tuned_rows(tmp_path):
     rows = {r["method"]: r for r in json.loads(result.stdout)["rows"]}
     assert rows["magnitude+ft"]["metric"] > rows["magnitude"]["metric"] + 3
     assert rows["magnitude+ft"]["sparsity"] == rows["magnitude"]["sparsity"]
+    import rlprune
+
+    for row in rows.values():  # every pruned row keeps its agent, scored as saved
+        if row["method"] != "dense":
+            kept = rlprune.load_agent(tmp_path / row["agent_file"])
+            assert kept.psnr(kept.evaluation_images(1000)) == pytest.approx(row["metric"])
