@@ -66,6 +66,9 @@ class Evaluation:
     """Caps episodes (None: full length)."""
     race: bool = False
     """Stop a candidate's episodes early once it is clearly worse than the incumbent."""
+    split: str = "search"
+    """Which data a dataset objective scores on (``search``, ``validation``, ``test``);
+    episode objectives tell their episodes apart by seed."""
 
     def __post_init__(self) -> None:
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
@@ -75,11 +78,12 @@ class Evaluation:
         """Episodes the search never saw (seeds offset by ``HELD_OUT_SEED_OFFSET``), not
         raced, full length unless capped."""
         return replace(self, episodes=episodes, seed=self.seed + HELD_OUT_SEED_OFFSET,
-                       max_episode_steps=max_episode_steps, race=False)
+                       max_episode_steps=max_episode_steps, race=False, split="test")
 
     def validation(self) -> Evaluation:
         """The search's episode count and cap on seeds no other check uses, not raced."""
-        return replace(self, seed=self.seed + VALIDATION_SEED_OFFSET, race=False)
+        return replace(self, seed=self.seed + VALIDATION_SEED_OFFSET, race=False,
+                       split="validation")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import rlprune
-from rlprune.models.digits_autoencoder import digits_split, load_idx
+from rlprune.cli import app
+from rlprune.models.digits_autoencoder import digits_split, digits_splits, load_idx
 from rlprune.pruning.masking import ChannelMasks
 from rlprune.search import baseline_plan, importance_scores
 
@@ -90,3 +93,22 @@ def test_idx_loader_round_trip_and_errors(tmp_path):
     bad.write_bytes(b"\x01\x02\x03")
     with pytest.raises(ValueError, match="not an IDX file"):
         load_idx(bad)
+
+
+def test_search_validation_and_test_images_are_disjoint_and_unseen_in_training(tmp_path):
+    splits = digits_splits()
+    rows = {name: {tuple(image.tolist()) for image in images}
+            for name, images in splits.items()}
+    names = list(rows)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not rows[a] & rows[b], (a, b)
+    assert min(len(images) for images in splits.values()) > 100
+    run = CliRunner().invoke(app, ["prune", "digits-autoencoder", "--out", str(tmp_path),
+                                   "--sparsity", "0.3", "--finetune", "20"])
+    assert run.exit_code == 0, run.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["held_out"]["objective"]["split"] == "test"  # recorded in the run
+    assert report["finetune"]["validation"]["split"] == "validation"
+    searched = json.loads((tmp_path / "search_state.json").read_text())["objective"]
+    assert searched["split"] == "search"

@@ -204,11 +204,11 @@ def test_prune_with_distillation_fine_tuning_reports_both_metrics(tmp_path):
     assert payload["finetune"]["metric"] > payload["metric"] + 3  # PSNR (dB)
     assert payload["finetune"]["kept"]
     import rlprune
-    from rlprune.models.digits_autoencoder import digits_split
 
     saved = rlprune.load_agent(tmp_path / "pruned.pt")  # the fine-tuned weights were saved
-    # kept or dropped on validation images (split seed + 2000), not the search's
-    assert saved.psnr(digits_split(2000)[1]) == pytest.approx(payload["finetune"]["metric"])
+    # kept or dropped on the validation images, not the search's
+    assert saved.psnr(saved.evaluation_images("validation")) == pytest.approx(
+        payload["finetune"]["metric"])
     assert json.loads((tmp_path / "report.json").read_text())["finetune"]["steps"] == 200
 
 
@@ -224,4 +224,4 @@ def test_sweep_with_fine_tuning_adds_tuned_rows(tmp_path):
     for row in rows.values():  # every pruned row keeps its agent, scored as saved
         if row["method"] != "dense":
             kept = rlprune.load_agent(tmp_path / row["agent_file"])
-            assert kept.psnr(kept.evaluation_images(1000)) == pytest.approx(row["metric"])
+            assert kept.psnr(kept.evaluation_images("test")) == pytest.approx(row["metric"])

@@ -126,7 +126,7 @@ class NegativeMSE(Objective):
 
 def test_a_registered_objective_scores_candidates_through_the_cli(monkeypatch, tmp_path):
     monkeypatch.setitem(OBJECTIVES, "neg-mse", lambda agent, evaluation: NegativeMSE(
-        agent.evaluation_images(evaluation.seed)))
+        agent.evaluation_images(evaluation.split)))
     assert "return, psnr" in CliRunner().invoke(app, ["prune", "--help"]).output
     run = CliRunner().invoke(app, ["prune", AE, "--out", str(tmp_path), "--sparsity", "0.3",
                                    "--method", "cmaes", "--budget", "3", "--seed", "2",
@@ -134,7 +134,7 @@ def test_a_registered_objective_scores_candidates_through_the_cli(monkeypatch, t
     assert run.exit_code == 0, run.output
     report = json.loads((tmp_path / "report.json").read_text())
     pruned = load_agent(tmp_path / "pruned.pt")
-    images = pruned.evaluation_images(2)
+    images = pruned.evaluation_images("search")
     assert report["result"]["metric"] == pytest.approx(NegativeMSE(images)(pruned).value,
                                                        rel=1e-5)
     settings = report["settings"]  # what made the folder is stored in it

@@ -14,9 +14,10 @@ from rlprune.adapters.base import Calls, Component, Interface, Metric
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.io import load_weights_only
 from rlprune.models.digits_autoencoder import (
+    DIGITS_SPLITS,
     FORMAT,
     MLPAutoencoder,
-    digits_split,
+    digits_splits,
     load_autoencoder,
     psnr,
     save_autoencoder,
@@ -84,9 +85,11 @@ class AutoencoderAdapter:
         """Reconstruction PSNR (dB) on a batch of images in [0, 1]."""
         return psnr(self.model(images), images)
 
-    def evaluation_images(self, seed: int) -> torch.Tensor:
-        """The held-out part of the digits split ``seed``."""
-        return digits_split(seed)[1]
+    def evaluation_images(self, split: str) -> torch.Tensor:
+        """Images of one of the fixed, disjoint digits splits (``digits_splits``)."""
+        if split not in DIGITS_SPLITS[1:]:
+            raise ValueError(f"no digits split {split!r}; choose {list(DIGITS_SPLITS[1:])}")
+        return digits_splits()[split]
 
     def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
         size = self.model.cfg.input_dim

@@ -236,6 +236,7 @@ class ReconstructionAdapter(AgentAdapter, Protocol):
         """Reconstruction PSNR (dB) on a batch of images in [0, 1]."""
         ...
 
-    def evaluation_images(self, seed: int) -> torch.Tensor:
-        """Held-out images to score reconstructions on (fixed by ``seed``)."""
+    def evaluation_images(self, split: str) -> torch.Tensor:
+        """Images to score reconstructions on: ``search``, ``validation`` or ``test``
+        (fixed and disjoint, none seen in training)."""
         ...

@@ -18,7 +18,8 @@ from torch import nn
 
 from rlprune.io import atomic_torch_save
 
-__all__ = ["AutoencoderConfig", "MLPAutoencoder", "digits_split", "load_idx", "psnr",
+__all__ = ["DIGITS_SPLITS", "AutoencoderConfig", "MLPAutoencoder", "digits_split", "digits_splits",
+           "load_idx", "psnr",
            "load_autoencoder", "save_autoencoder", "FORMAT"]
 
 FORMAT = "rlprune-autoencoder"
@@ -72,6 +73,20 @@ def digits_split(seed: int = 0, test_fraction: float = 0.25) -> tuple[torch.Tens
     order = np.random.default_rng(seed).permutation(len(images))
     n_test = int(len(images) * test_fraction)
     return torch.from_numpy(images[order[n_test:]]), torch.from_numpy(images[order[:n_test]])
+
+
+DIGITS_SPLITS = ("train", "search", "validation", "test")
+
+
+def digits_splits() -> dict[str, torch.Tensor]:
+    """Fixed, disjoint splits: ``train`` (what the shipped autoencoder learned from,
+    ``digits_split(0)``'s training part) and the rest cut in three: ``search`` (candidates
+    are scored on it), ``validation`` (fine-tuning's keep-or-drop) and ``test`` (the
+    held-out check and tables). No image is in two splits."""
+    train, rest = digits_split(0)
+    third = len(rest) // 3
+    return {"train": train, "search": rest[:third], "validation": rest[third:2 * third],
+            "test": rest[2 * third:]}
 
 
 def load_idx(path: str | os.PathLike) -> torch.Tensor:

@@ -184,15 +184,18 @@ class ReturnObjective(Objective):
 class PSNRObjective(Objective):
     """Reconstruction PSNR (dB) of a ``ReconstructionAdapter`` on fixed held-out images."""
 
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
+    def __init__(self, images: torch.Tensor, split: str | None = None) -> None:
+        self.images, self.split = images, split
 
     def __call__(self, agent: ReconstructionAdapter, incumbent: Score | None = None) -> Score:
         return Score(agent.psnr(self.images))
 
     def describe(self) -> dict:
-        return {"metric": "psnr", "images": len(self.images),
-                "checksum": float(self.images.double().sum())}
+        described = {"metric": "psnr", "images": len(self.images),
+                     "checksum": float(self.images.double().sum())}
+        if self.split:  # only when named: run states written before stay resumable
+            described["split"] = self.split
+        return described
 
     def scored_states(self, agent: AgentAdapter) -> tuple[Score, np.ndarray, None]:
         return self(agent), self.images.numpy(), None
@@ -225,7 +228,7 @@ def objective_for(agent: AgentAdapter, evaluation: Evaluation,
 def _psnr_objective(agent: AgentAdapter, evaluation: Evaluation) -> PSNRObjective:
     if not isinstance(agent, ReconstructionAdapter):
         raise TypeError(f"{agent.kind} agent does not reconstruct images: no PSNR to score")
-    return PSNRObjective(agent.evaluation_images(evaluation.seed))
+    return PSNRObjective(agent.evaluation_images(evaluation.split), evaluation.split)
 
 
 register_objective("return", lambda agent, e: ReturnObjective.for_agent(
