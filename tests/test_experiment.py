@@ -26,7 +26,7 @@ def test_quick_experiment_on_the_autoencoder(tmp_path):
     assert len(rows) == 1 + 2 * len(methods)
     by = {(r["method"], r["target"]): r for r in rows}
     for rho in (0.2, 0.5):
-        for method in ("grid", "gradient", "cmaes"):  # searches start from magnitude
+        for method in ("grid", "gradient", "cmaes"):  # chosen on search images, scored on test
             assert by[(method, rho)]["metric"] >= by[("magnitude", rho)]["metric"] - 1e-9
             assert abs(by[(method, rho)]["sparsity"] - rho) <= 0.01
     for name in ("results.md", "digits-autoencoder/metric_vs_sparsity.png",
