@@ -105,7 +105,8 @@ class LatencyModel:
     def fitted(self, measured: list[tuple[Mapping[str, int], float]]) -> LatencyModel:
         """This model with overhead and scale fitted to measured seconds per step of
         plans (removed counts): one plan sets the overhead alone, two or more both (least
-        squares; the overhead alone where they disagree with a positive scale)."""
+        squares). Noisy timings can ask for the impossible: a scale <= 0 falls back to 1,
+        an overhead < 0 to 0 (the scale then fitted alone)."""
         compute = [self.compute(removed) for removed, _ in measured]
         seconds = [s for _, s in measured]
         scale = 1.0
@@ -113,12 +114,13 @@ class LatencyModel:
             fit = torch.linalg.lstsq(torch.tensor([[1.0, c] for c in compute],
                                                   dtype=torch.float64),
                                      torch.tensor(seconds, dtype=torch.float64)[:, None])
-            scale = float(fit.solution[1])
-        if scale <= 0:
-            scale = 1.0
+            scale = float(fit.solution[1]) if float(fit.solution[1]) > 0 else 1.0
+        overhead = sum(s - scale * c for s, c in zip(seconds, compute)) / len(seconds)
+        if overhead < 0:
+            overhead = 0.0
+            scale = sum(s * c for s, c in zip(seconds, compute)) / sum(c * c for c in compute)
         fitted = copy.copy(self)  # shares the layer table
-        fitted.scale = scale
-        fitted.overhead = sum(s - scale * c for s, c in zip(seconds, compute)) / len(seconds)
+        fitted.scale, fitted.overhead = scale, overhead
         return fitted
 
     @property
