@@ -81,6 +81,11 @@ def _bf16(network: nn.Module, example: torch.Tensor) -> None:
 
 
 def _compiled(network: nn.Module, example: torch.Tensor) -> None:
+    # Every network is an nn.Sequential: they share one forward code object, and dynamo's
+    # default of 8 graphs per code object would send the rest back to eager.
+    dynamo = torch._dynamo.config
+    dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
+    dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 1024)
     network.forward = torch.compile(network.forward, dynamic=True)
 
 
