@@ -35,8 +35,10 @@ test: lint
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2
 
+# Lint, and the README's generated tables against their committed result files.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rlprune tdmpc2 envs scripts tests
+	$(PY) scripts/readme_numbers.py --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache

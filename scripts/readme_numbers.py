@@ -1,0 +1,147 @@
+"""The README's generated tables, from small result files committed in results/readme/.
+
+    python scripts/readme_numbers.py collect   # after re-running a study (run folders)
+    python scripts/readme_numbers.py           # rewrite the README's generated tables
+    python scripts/readme_numbers.py --check   # exit 1 if the README differs (make test runs it)
+
+A generated table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in the
+README; its numbers come only from ``results/readme/NAME.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "results" / "readme"
+README = ROOT / "README.md"
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def collect_deadline(runs: Path) -> dict:
+    """The 2x-deadline study (README "Prune to a deadline") from its run folder."""
+    def held_out(name: str) -> list[float]:
+        result = _load(runs / f"eval-{name}.json")
+        return [result["mean"], result["ci95"]]
+
+    sizes = {Path(r["agent"]).parent.name or "dense": r["params"]
+             for r in _load(runs / "latency.json")["rows"]}
+    planners = _load(runs / "latency-planners.json")
+    study = {"dense": {"return": held_out("dense"), "params": sizes["dense"]},
+             "iterations=2": {"return": held_out("iter2"),
+                              "step_ms": planners["iterations=2"]["median_ms"],
+                              "dense_step_ms": planners["iterations=4 (shipped)"]["median_ms"]},
+             "prior": {"return": held_out("prior"),
+                       "step_ms": planners["iterations=0"]["median_ms"]}}
+    for method in ("cmaes", "magnitude"):
+        report = _load(runs / method / "report.json")
+        study["dense"].setdefault("step_ms", report["latency"]["dense"]["median_ms"])
+        study[method] = {"return": held_out(method), "params": sizes[method],
+                         "step_ms": report["latency"]["pruned"]["median_ms"],
+                         "speedup": report["latency"]["speedup"],
+                         "predicted_speedup": report["latency"]["predicted_speedup"]}
+    tuned = _load(runs / "cmaes-ft" / "report.json")["finetune"]
+    study["cmaes-ft"] = {"kept": tuned["kept"], "validation": tuned["metric"],
+                         "untuned_validation": tuned["untuned_metric"]}
+    return study
+
+
+def render_deadline(study: dict) -> str:
+    dense = study["dense"]
+
+    def ret(row: dict) -> str:
+        return f"{row['return'][0]:.1f} +- {row['return'][1]:.1f}"
+
+    def pruned(row: dict) -> str:
+        return f"{row['params']:,} ({100 * (1 - row['params'] / dense['params']):.0f}% pruned)"
+
+    cmaes, magnitude, tuned = study["cmaes"], study["magnitude"], study["cmaes-ft"]
+    iter2, prior = study["iterations=2"], study["prior"]
+    rows = [
+        ("dense MPPI, 4 iterations x 256 samples", f"{dense['step_ms']:.1f} (1x)",
+         f"{dense['params']:,}", ret(dense)),
+        ("`--speedup 2 --method cmaes --budget 16` (search on 4 episodes capped at 400 env "
+         "steps)", f"{cmaes['step_ms']:.1f} ({cmaes['speedup']:.2f}x measured, "
+         f"{cmaes['predicted_speedup']:.2f}x predicted)", pruned(cmaes), ret(cmaes)),
+        ("the same, `--finetune 2000`",
+         f"({'kept' if tuned['kept'] else 'not kept'}: {tuned['validation']:.1f} vs "
+         f"{tuned['untuned_validation']:.1f} untuned on validation episodes)", "",
+         ret(cmaes) if not tuned["kept"] else "see report"),
+        ("`--speedup 2 --method magnitude`", f"{magnitude['step_ms']:.1f} "
+         f"({magnitude['speedup']:.2f}x measured)", pruned(magnitude), ret(magnitude)),
+        ("dense MPPI, `--planner iterations=2`", f"{iter2['step_ms']:.1f} "
+         f"({iter2['dense_step_ms'] / iter2['step_ms']:.1f}x, against {iter2['dense_step_ms']:.1f}"
+         " dense in the same run)", f"{dense['params']:,}", ret(iter2)),
+        ("policy prior alone, `--planner iterations=0`", f"{prior['step_ms']:.2f} (about "
+         f"{round(iter2['dense_step_ms'] / prior['step_ms'], -1):.0f}x, same run as the "
+         "line above)", "encoder + pi only", ret(prior)),
+    ]
+    return _table(["controller", "step ms (speed-up)", "params of the networks", "return"],
+                  rows)
+
+
+def render_bench_latency(bench: dict) -> str:
+    rows = []
+    dense = {(r["agent"], r["threads"]): r["measured_ms"] for r in bench["rows"]
+             if r["plan"] == "dense"}
+    for r in bench["rows"]:
+        if r["plan"] == "dense":
+            continue
+        plan = (f"magnitude {r['plan'].split('=')[1]} of params" if r["plan"].startswith("params")
+                else f"`--speedup {r['plan'].split('=')[1]}` (magnitude)")
+        rows.append((f"{r['agent']} (dense {dense[r['agent'], r['threads']]:.2f} ms)",
+                     str(r["threads"]), plan, f"{r['predicted_ms']:.2f}",
+                     f"{r['measured_ms']:.2f}", f"{r['error_pct']:+.1f}%"))
+    return _table(["agent", "threads", "plan", "predicted ms", "measured ms", "error"], rows)
+
+
+RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency}
+
+
+def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def rendered(readme: str) -> str:
+    """The README with every generated table rebuilt from its source file."""
+    def rebuild(match: re.Match) -> str:
+        name = match.group(1)
+        table = RENDERERS[name](_load(SOURCES / f"{name}.json"))
+        return f"<!-- table:{name} -->\n{table}\n<!-- /table -->"
+
+    return re.sub(r"<!-- table:(\w+) -->\n.*?\n<!-- /table -->", rebuild, readme,
+                  flags=re.DOTALL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("action", nargs="?", choices=["collect"], help="collect sources")
+    parser.add_argument("--check", action="store_true", help="fail if the README differs")
+    args = parser.parse_args()
+    if args.action == "collect":
+        SOURCES.mkdir(parents=True, exist_ok=True)
+        (SOURCES / "deadline.json").write_text(json.dumps(
+            collect_deadline(ROOT / "results" / "deadline"), indent=1))
+        shutil.copyfile(ROOT / "results" / "bench_latency.json", SOURCES / "bench_latency.json")
+        return
+    readme = README.read_text()
+    fresh = rendered(readme)
+    if args.check:
+        if fresh != readme:
+            sys.exit("README tables differ from results/readme/: run "
+                     "python scripts/readme_numbers.py")
+        return
+    README.write_text(fresh)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The README's generated tables match their committed result files, and the check fails
+when a number in the README drifts from them."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "readme_numbers.py"
+
+
+def check(readme: Path = ROOT / "README.md") -> bool:
+    """Whether ``readme``'s generated tables are what the result files give."""
+    spec = importlib.util.spec_from_file_location("readme_numbers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = readme.read_text()
+    return module.rendered(text) == text
+
+
+def test_the_readme_tables_come_from_the_committed_results():
+    assert check()
+    assert subprocess.run([sys.executable, str(SCRIPT), "--check"], cwd=ROOT).returncode == 0
+
+
+def test_a_drifted_number_fails_the_check(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    drifted = readme.replace("839.0 +- 1.4", "845.0 +- 1.4", 1)
+    assert drifted != readme
+    (tmp_path / "README.md").write_text(drifted)
+    assert not check(tmp_path / "README.md")
