@@ -50,6 +50,10 @@ def _criteria_help() -> str:
 
 BUDGET = typer.Option(20, help="candidates per search")
 JSON = typer.Option(False, "--json", help="print one JSON object")
+SEARCH_MAX_STEPS = typer.Option(None, "--max-episode-steps",
+                                help="cap search episodes (env steps)")
+HELD_OUT_MAX_STEPS = typer.Option(None, "--eval-max-episode-steps",
+                                  help="cap held-out episodes too (default: full length)")
 TOL = typer.Option(0.01, help="tolerance eps on the achieved sparsity")
 RESUMABLE_OUT = typer.Option(..., help="run directory (resumes if present)")
 TASK = typer.Option(None, "--task", help="task of a multi-task checkpoint to act in")

@@ -11,10 +11,12 @@ from rlprune.cli.app import (
     _USER_ERRORS,
     BUDGET,
     EXECUTOR,
+    HELD_OUT_MAX_STEPS,
     JSON,
     OBJECTIVE,
     PLANNER,
     RESUMABLE_OUT,
+    SEARCH_MAX_STEPS,
     TASK,
     THREADS,
     TOL,
@@ -61,12 +63,11 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           finetune: int = typer.Option(0, help="distillation steps after pruning, kept if "
                                        "the search's episodes score no lower (0: none)"),
-          max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+          max_episode_steps: int = SEARCH_MAX_STEPS,
           eval_episodes: int = typer.Option(10, help="held-out episodes (seeds seed+1000..) "
                                                      "the result and the dense agent are "
                                                      "compared on; 0: no check"),
-          eval_max_episode_steps: int = typer.Option(None, help="cap held-out episodes too "
-                                                                "(default: full length)"),
+          eval_max_episode_steps: int = HELD_OUT_MAX_STEPS,
           executor: str = EXECUTOR,
           workers: int = WORKERS,
           ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
@@ -137,9 +138,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
           race: bool = typer.Option(True, help="stop clearly worse candidates early"),
-          max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
-          eval_max_episode_steps: int = typer.Option(None, help="cap table episodes too "
-                                                                "(default: full length)"),
+          max_episode_steps: int = SEARCH_MAX_STEPS,
+          eval_max_episode_steps: int = HELD_OUT_MAX_STEPS,
           executor: str = EXECUTOR,
           workers: int = WORKERS,
           task: str = TASK,
@@ -188,7 +188,7 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
         episodes: int = typer.Option(4, help="search episodes per candidate"),
         eval_episodes: int = typer.Option(10, help="held-out full episodes per row"),
         seed: int = typer.Option(0, help="search seeds seed.., held-out seed+1000.."),
-        max_episode_steps: int = typer.Option(None, help="cap search episodes (env steps)"),
+        max_episode_steps: int = SEARCH_MAX_STEPS,
         executor: str = EXECUTOR,
         workers: int = WORKERS,
         as_json: bool = JSON):
