@@ -103,7 +103,27 @@ def render_bench_latency(bench: dict) -> str:
     return _table(["agent", "threads", "plan", "predicted ms", "measured ms", "error"], rows)
 
 
-RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency}
+def collect_backends(runs: Path, dense_eval: Path) -> dict:
+    """Step times per backend (one ``rlprune latency`` run) and the returns evaluated."""
+    rows = {r["backend"]: {"step_ms": r["median_ms"], "speedup": r["speedup"]}
+            for r in _load(runs / "latency.json")["rows"]}
+    for backend, path in [("eager", dense_eval),
+                          *((b, runs / f"eval-{b}.json") for b in rows if b != "eager")]:
+        if path.is_file() and path.stat().st_size:
+            result = _load(path)
+            rows[backend]["return"] = [result["mean"], result["ci95"]]
+    return rows
+
+
+def render_backends(rows: dict) -> str:
+    return _table(["backend", "step ms (speed-up)", "return"], [
+        (f"`{name}`", f"{row['step_ms']:.1f} ({row['speedup']:.2f}x)",
+         f"{row['return'][0]:.1f} +- {row['return'][1]:.1f}" if "return" in row
+         else "not measured") for name, row in rows.items()])
+
+
+RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency,
+             "backends": render_backends}
 
 
 def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
@@ -132,6 +152,9 @@ def main() -> None:
         (SOURCES / "deadline.json").write_text(json.dumps(
             collect_deadline(ROOT / "results" / "deadline"), indent=1))
         shutil.copyfile(ROOT / "results" / "bench_latency.json", SOURCES / "bench_latency.json")
+        (SOURCES / "backends.json").write_text(json.dumps(collect_backends(
+            ROOT / "results" / "backends", ROOT / "results" / "deadline" / "eval-dense.json"),
+            indent=1))
         return
     readme = README.read_text()
     fresh = rendered(readme)
