@@ -3,8 +3,8 @@
 N episodes run side by side, one batched policy call per step; an episode that has
 ended is masked out and its env is not stepped again. A plain list, because it beats
 Gymnasium's and SB3's vector envs here (their per-step info merging dominates; numbers in
-the README's "Design choices, measured"). Non-finite actions or rewards end that episode and flag it as failed instead
-of crashing the batch.
+the README's "Design choices, measured"). Non-finite actions or rewards end that episode
+and flag it as failed instead of crashing the batch.
 """
 
 from __future__ import annotations
