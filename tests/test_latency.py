@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import rlprune
 from rlprune.analysis.latency import measure_step
 from rlprune.cli import app
+from rlprune.latency_report import width_staircase
 from rlprune.pruning.accounting import CostModel
 from rlprune.pruning.latency import LatencyModel, LayerTimes
 from rlprune.search import baseline_plan
@@ -128,3 +129,18 @@ def test_zero_planner_iterations_act_with_the_policy_prior_alone():
     grouper = rlprune.ComponentGrouper(agent, list(agent.step_calls()))
     assert set(agent.step_calls()) == {"encoder", "pi"}
     assert counter.get_total_flops() == 4 * CostModel(grouper).dense.step_flops
+
+
+def test_width_staircase_times_the_costliest_layer_of_the_planner(tmp_path):
+    agent = small_tdmpc2()
+    agent.save(tmp_path / "agent.pt")
+    run = runner.invoke(app, ["latency", str(tmp_path / "agent.pt"), "--widths", "--json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["component"] == "dynamics"
+    staircase = width_staircase(agent)
+    assert staircase["component"] == "dynamics"  # MPPI runs it on every sample and step
+    assert staircase["rows"] == agent.agent.planner.cfg.num_samples
+    widths = [int(w) for w in staircase["widths"]]
+    assert widths == list(range(16, 33)) and all(v > 0 for v in staircase["widths"].values())
+    assert [m["round_to"] for m in staircase["multiples"]] == [2, 4, 8, 16, 32, 64]
+    assert staircase["suggested_round_to"] in (1, 2, 4, 8, 16, 32, 64)

@@ -119,21 +119,33 @@ def latency(agents: list[str] = typer.Argument(..., help="agents to time: the fi
             steps: int = typer.Option(20, help="timed control steps (after 3 warm-up steps)"),
             seed: int = typer.Option(0, help="seeds the observations acted on"),
             backend: str = BACKEND_LIST,
+            widths: bool = typer.Option(False, "--widths", help="instead: the width "
+                                        "staircase of the costliest layer and a --round-to "
+                                        "that loses nothing"),
             task: str = TASK,
             vecnormalize: Path = VECNORMALIZE,
             planner: str = PLANNER,
             as_json: bool = JSON):
     """Time per control step, measured (median, p90) beside the cost model's prediction."""
     try:
-        from rlprune.latency_report import latency_rows
+        from rlprune.latency_report import latency_rows, width_staircase
 
         loaded = [_load(name, task, vecnormalize, planner) for name in agents]
-        rows = latency_rows(dict(zip(agents, loaded)), threads, steps, seed,
-                            _names(backend) or ["eager"])
+        if widths:
+            staircase = width_staircase(loaded[0], threads)
+        else:
+            rows = latency_rows(dict(zip(agents, loaded)), threads, steps, seed,
+                                _names(backend) or ["eager"])
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     from rlprune.report import markdown_table
 
+    if widths:
+        _emit(staircase, as_json, markdown_table(staircase["multiples"], [
+            "round_to", "odd_widths", "next_multiple_faster"])
+            + f"{staircase['component']}'s first hidden layer at {staircase['rows']} rows: "
+              f"--round-to {staircase['suggested_round_to']} loses nothing here")
+        return
     _emit({"threads": threads, "rows": rows}, as_json, markdown_table(rows, [
         "agent", "backend", "params", "step_mflops", "median_ms", "p90_ms", "predicted_ms",
         "speedup"]))
