@@ -69,8 +69,16 @@ class Evaluation:
     split: str = "search"
     """Which data a dataset objective scores on (``search``, ``validation``, ``test``);
     episode objectives tell their episodes apart by seed."""
+    perturb: str | None = None
+    """A perturbation grid (``"mass=0.5:1.5:3,obs_noise=0:0.05:2"``): returns are scored on
+    every perturbed system and aggregated; None: the nominal system."""
+    aggregate: str = "mean"
+    """How per-system returns combine: ``mean``, ``worst`` or ``cvar:ALPHA``."""
 
     def __post_init__(self) -> None:
+        if self.aggregate != "mean" and self.perturb is None:
+            raise ValueError(f"aggregate {self.aggregate!r} needs a perturbation set "
+                             "(--perturb) to aggregate over")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
 

@@ -50,6 +50,10 @@ def _criteria_help() -> str:
 
 BUDGET = typer.Option(20, help="candidates per search")
 JSON = typer.Option(False, "--json", help="print one JSON object")
+PERTURB_SET = typer.Option(None, "--perturb", help='score candidates on every system of a '
+                           'perturbation grid, e.g. "mass=0.5:1.5:3" (robust pruning)')
+AGGREGATE = typer.Option("mean", help="combine the perturbed systems' returns: mean, worst "
+                                      "or cvar:ALPHA (the worst ALPHA share)")
 SEARCH_MAX_STEPS = typer.Option(None, "--max-episode-steps",
                                 help="cap search episodes (env steps)")
 HELD_OUT_MAX_STEPS = typer.Option(None, "--eval-max-episode-steps",

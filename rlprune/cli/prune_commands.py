@@ -9,11 +9,13 @@ import typer
 
 from rlprune.cli.app import (
     _USER_ERRORS,
+    AGGREGATE,
     BUDGET,
     EXECUTOR,
     HELD_OUT_MAX_STEPS,
     JSON,
     OBJECTIVE,
+    PERTURB_SET,
     PLANNER,
     RESUMABLE_OUT,
     SEARCH_MAX_STEPS,
@@ -75,6 +77,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
           objective: str = OBJECTIVE,
+          perturb: str = PERTURB_SET,
+          aggregate: str = AGGREGATE,
           as_json: bool = JSON):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
@@ -84,7 +88,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         goal = _target(sparsity, speedup, target, tol)
         settings = SearchSettings(method, budget, seed, criterion, scope,
                                   _tuple(components), _tuple(interfaces) or (), round_to)
-        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race,
+                                perturb=perturb, aggregate=aggregate)
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps) \
             if eval_episodes else None
         adapter = _load(agent, task, vecnormalize, planner)
@@ -146,6 +151,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
           objective: str = OBJECTIVE,
+          perturb: str = PERTURB_SET,
+          aggregate: str = AGGREGATE,
           as_json: bool = JSON):
     """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
     try:
@@ -156,7 +163,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 
         targets = _floats(sparsities, "--sparsities")
         adapter = _load(agent, task, vecnormalize, planner)
-        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race)
+        evaluation = Evaluation(env, episodes, seed, max_episode_steps, race,
+                                perturb=perturb, aggregate=aggregate)
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps)
         rows = run_sweep(adapter, objective_for(adapter, evaluation, objective), targets,
                          _names(methods) or [], out, tol=tol,

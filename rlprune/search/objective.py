@@ -8,6 +8,8 @@ signature.
 
 from __future__ import annotations
 
+import itertools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +20,11 @@ from scipy import stats as scipy_stats
 
 from rlprune.adapters.base import AgentAdapter, ReconstructionAdapter
 from rlprune.analysis.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
+from rlprune.analysis.robustness import parse_grid
 from rlprune.settings import Evaluation
 
-__all__ = ["OBJECTIVES", "Objective", "PSNRObjective", "ReturnObjective", "Score", "objective_for",
-           "register_objective"]
+__all__ = ["OBJECTIVES", "Objective", "PSNRObjective", "PerturbedReturnObjective",
+           "ReturnObjective", "Score", "aggregate", "objective_for", "register_objective"]
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,72 @@ class PSNRObjective(Objective):
         return self(agent), self.images.numpy(), None
 
 
+# Episode return over a set of perturbed systems, aggregated: what a robustness study wants
+# a search to keep, not the nominal return alone. Every candidate plays the same episodes
+# on the same perturbations (common random numbers).
+
+
+def aggregate(values: np.ndarray, how: str) -> float:
+    """``mean``, ``worst`` or ``cvar:ALPHA`` (ALPHA in (0, 1]) of per-system returns.
+
+    Raises:
+        ValueError: another aggregate.
+    """
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    if how == "mean":
+        return float(values.mean())
+    if how == "worst":
+        return float(values[0])
+    name, _, alpha = how.partition(":")
+    try:
+        share = float(alpha)
+    except ValueError:
+        share = -1.0
+    if name != "cvar" or not 0 < share <= 1:
+        raise ValueError(f"aggregate must be mean, worst or cvar:ALPHA with ALPHA in (0, 1], "
+                         f"got {how!r}")
+    return float(values[: max(1, math.ceil(share * len(values)))].mean())
+
+
+class PerturbedReturnObjective(Objective):
+    """Aggregated mean returns of the same seeded episodes on every perturbed system.
+
+    Args:
+        evaluators: one per perturbation (same episodes and seed).
+        how: ``mean``, ``worst`` or ``cvar:ALPHA``.
+    """
+
+    closed_loop = True
+    physical = True
+
+    def __init__(self, evaluators: list[ClosedLoopEvaluator], how: str = "mean") -> None:
+        aggregate(np.zeros(1), how)  # a bad aggregate fails before any episode
+        self.parts = [ReturnObjective(e) for e in evaluators]
+        self.how = how
+
+    def __call__(self, agent: AgentAdapter, incumbent: Score | None = None) -> Score:
+        scores = [part(agent) for part in self.parts]
+        return self._combine(scores)
+
+    def _combine(self, scores: list[Score]) -> Score:
+        means = [s.value for s in scores]
+        return Score(aggregate(np.asarray(means), self.how), 0.0,
+                     sum(s.env_steps for s in scores),
+                     {"per_perturbation": means,
+                      "returns": [r for s in scores for r in s.details.get("returns", [])]},
+                     complete=all(s.complete for s in scores))
+
+    def describe(self) -> dict:
+        return {"metric": "return", "aggregate": self.how,
+                "perturbations": [p.describe() for p in self.parts]}
+
+    def scored_states(self, agent: AgentAdapter):
+        parts = [part.scored_states(agent) for part in self.parts]
+        actions = [a for _, _, a in parts]
+        return (self._combine([s for s, _, _ in parts]),
+                np.concatenate([o for _, o, _ in parts]),
+                None if any(a is None for a in actions) else np.concatenate(actions))
+
 ObjectiveFactory = Callable[[AgentAdapter, Evaluation], Objective]
 OBJECTIVES: dict[str, ObjectiveFactory] = {}
 """Objectives by metric name (``AgentAdapter.metric.name``): how to score an agent."""
@@ -231,6 +300,16 @@ def _psnr_objective(agent: AgentAdapter, evaluation: Evaluation) -> PSNRObjectiv
     return PSNRObjective(agent.evaluation_images(evaluation.split), evaluation.split)
 
 
-register_objective("return", lambda agent, e: ReturnObjective.for_agent(
-    agent, e.episodes, e.seed, e.max_episode_steps, e.race, e.env))
+def _return_objective(agent: AgentAdapter, e: Evaluation) -> Objective:
+    if e.perturb is None:
+        return ReturnObjective.for_agent(agent, e.episodes, e.seed, e.max_episode_steps,
+                                         e.race, e.env)
+    grid = parse_grid(e.perturb)
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return PerturbedReturnObjective([ClosedLoopEvaluator.for_agent(
+        agent, e.env, episodes=e.episodes, seed=e.seed, max_episode_steps=e.max_episode_steps,
+        perturb=point) for point in points], e.aggregate)
+
+
+register_objective("return", _return_objective)
 register_objective("psnr", _psnr_objective)
