@@ -30,9 +30,11 @@ def _prune_section(run_dir: Path) -> str:
                     for k, v in plan["component_sparsity"].items()]
     tuned = data.get("finetune")
     if tuned:
-        summary[0].update(finetune_steps=tuned["steps"], metric_finetuned=tuned["metric"])
+        summary[0].update(finetune_steps=tuned["steps"], metric_finetuned=tuned["metric"],
+                          finetune_kept=tuned["kept"])
     return ("## Pruned agent\n\n"
             + markdown_table(summary, list(summary[0]))
+            + _held_out_section(data.get("held_out")) + _latency_section(data.get("latency"))
             + "\n### Sparsity per component\n\n"
             + markdown_table(by_component, ["component", "sparsity"])
             + "\n### Coefficients\n\n" + markdown_table(coefficients, ["unit", "coefficient"]))
@@ -56,6 +58,33 @@ def _sweep_section(run_dir: Path) -> str:
         columns.insert(columns.index("metric") + 1, "of_dense")
     return ("## Metric vs sparsity\n\n" + f"![metric vs sparsity]({plot.name})\n\n"
             + markdown_table(rows, columns))
+
+
+def _held_out_section(check: dict | None) -> str:
+    """Dense vs pruned on the held-out episodes, if the run made that check."""
+    if not check:
+        return ""
+    rows = [{"agent": name, "metric": check[name]["metric"], "ci95": check[name]["ci95"]}
+            for name in ("dense", "pruned")]
+    for row in rows:  # episode returns: their interquartile mean too
+        if "iqm" in check[row["agent"]]:
+            low, high = check[row["agent"]]["iqm_ci95"]
+            row.update(iqm=check[row["agent"]]["iqm"], iqm_ci95=f"[{low:.3f}, {high:.3f}]")
+    difference = check["difference"]
+    return ("\n### Held-out check\n\n" + markdown_table(rows, list(rows[0]))
+            + f"\npruned - dense: {difference['mean']:+.3f} +- {difference['ci95']:.3f} "
+              "(paired 95% CI)\n")
+
+
+def _latency_section(timed: dict | None) -> str:
+    """Measured time per control step, dense and pruned, if the agent acts."""
+    if not timed:
+        return ""
+    rows = [{"agent": name, **timed[name]} for name in ("dense", "pruned")]
+    predicted = timed.get("predicted_speedup")
+    return ("\n### Time per control step\n\n" + markdown_table(rows, list(rows[0]))
+            + f"\nspeed-up {timed['speedup']:.2f}x measured on {timed['threads']} "
+              f"thread(s)" + (f", {predicted:.2f}x predicted" if predicted else "") + "\n")
 
 
 def _robustness_section(run_dir: Path) -> str:

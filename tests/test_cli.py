@@ -56,6 +56,7 @@ def test_prune_writes_agent_report_and_resumes(tmp_path):
     assert json.loads(pruned.stdout)["params"] < 0.51 * 35280
     assert run("report", str(out)).exit_code == 0
     assert "### Coefficients" in (out / "report.md").read_text()
+    assert "### Held-out check" in (out / "report.md").read_text()  # dense vs pruned
 
 
 def test_prune_shrinks_the_latent_with_a_data_aware_criterion(tmp_path):
