@@ -1,4 +1,5 @@
-"""The prune workflow ``rlprune prune`` runs: search, prune physically, fine-tune, save.
+"""The prune workflow ``rlprune prune`` runs: search, prune physically, fine-tune, check on
+held-out episodes, time, save.
 
 It takes the frozen settings of ``rlprune.settings`` and stores them in the run folder's
 ``report.json`` beside the result, so the folder says how it was made.
