@@ -36,11 +36,11 @@ def latency_rows(agents: Mapping[str, AgentAdapter], threads: int = 1, steps: in
                 return on_backend(agent, backend)
 
         for name, agent in agents.items():
-            running = prepare(agent)
-            if reference is None:
-                reference, _ = calibrate(agent, times, steps, prepare)
+            if reference is None:  # its dense step is one of the calibration's two
+                reference, measured = calibrate(agent, times, steps, prepare, seed)
+            else:
+                measured = measure_step(prepare(agent), threads, steps, seed=seed)
             grouper = ComponentGrouper(agent, list(agent.step_calls()))
-            measured = measure_step(running, threads, steps, seed=seed)
             model = LatencyModel(grouper, times, reference.overhead, reference.scale)
             dense = CostModel(grouper).dense
             rows.append({"agent": name, "backend": backend, "params": dense.params,

@@ -24,16 +24,17 @@ LATENCY_FILE = "latency.json"
 
 def calibrate(agent: AgentAdapter, times: LayerTimes, steps: int = 20,
               prepare: Callable[[AgentAdapter], AgentAdapter] = lambda agent: agent,
-              ) -> tuple[LatencyModel, Timing]:
+              seed: int = 0) -> tuple[LatencyModel, Timing]:
     """The agent's latency model (on its default groups), fitted to two measured steps:
     the dense agent and a copy with the last half of every group's channels gone, each
-    run as ``prepare`` makes it (e.g. on a backend); and the dense step's timing."""
+    run as ``prepare`` makes it (e.g. on a backend) on observations seeded ``seed``; and
+    the dense step's timing."""
     grouper = ComponentGrouper(agent)
-    dense = measure_step(prepare(agent), times.threads, steps)
+    dense = measure_step(prepare(agent), times.threads, steps, seed=seed)
     half = {g.id: range(g.channels - g.channels // (2 * g.unit) * g.unit, g.channels)
             for g in grouper.groups if g.channels >= 2 * g.unit}
     halved = measure_step(prepare(prune_physically(agent, half, list(grouper.components))),
-                          times.threads, steps)
+                          times.threads, steps, seed=seed)
     model = LatencyModel(grouper, times).fitted(
         [({}, dense.median), ({gid: len(ix) for gid, ix in half.items()}, halved.median)])
     return model, dense
