@@ -7,6 +7,9 @@ It takes the frozen settings of ``rlprune.settings`` and stores them in the run 
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +45,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                 settings: SearchSettings, evaluation: Evaluation, *, finetune: int = 0,
                 held_out: Evaluation | None = None, objective_name: str | None = None,
                 executor: Executor | None = None, progress: bool = False,
-                source: str | None = None, threads: int = 1) -> PrunedRun:
+                source: str | None = None, threads: int = 1,
+                log: Callable[[str], None] = lambda line: None) -> PrunedRun:
     """Searches coefficients for ``target``, prunes physically, checks the result on
     held-out episodes and saves to ``out`` (``pruned`` + the adapter's suffix, and
     ``report.json``); resumes a killed run.
@@ -57,6 +61,9 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         source: where the agent came from (a path or shipped name), for the report.
         threads: CPU threads the controller's step time is measured (and, for a latency
             target, predicted) on.
+        log: receives one line as each stage after the search starts and ends (the
+            search shows a progress bar when ``progress``): a planner's held-out episodes
+            take minutes.
 
     Raises:
         NotADirectoryError: ``out`` is a file.
@@ -71,6 +78,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                     run_dir=out, progress=progress, executor=executor,
                     measure=timing.measure_for(target.measure))
     timing.save(out)
+    stage = _Stages(log)  # past every check of the input: no error line gets company
     pruned = prune_physically(agent, result.plan, list(result.plan.dense.params_by_component))
     report = {"agent": source, "settings": {"target": target.to_dict(),
                                             "search": settings.to_dict(),
@@ -81,16 +89,33 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     if finetune:
         # Distils on the dense agent's visited states (refreshed with the pruned agent's
         # own halfway); keeps or drops on validation episodes.
-        pruned, report["finetune"] = distill_if_better(
-            agent, pruned, objective, VisitedInputs(objective, agent, out), finetune,
-            objective_for(agent, evaluation.validation(), objective_name), settings.seed)
+        with stage(f"fine-tuning, {finetune} distillation steps"):
+            pruned, report["finetune"] = distill_if_better(
+                agent, pruned, objective, VisitedInputs(objective, agent, out), finetune,
+                objective_for(agent, evaluation.validation(), objective_name), settings.seed)
     if held_out is not None:
-        report["held_out"] = held_out_comparison(
-            agent, pruned, objective_for(agent, held_out, objective_name))
+        with stage("held-out check of the dense and the pruned agent"):
+            report["held_out"] = held_out_comparison(
+                agent, pruned, objective_for(agent, held_out, objective_name))
     if timing.dense is not None:
-        report["latency"] = timing.compare(pruned, result.plan)
+        with stage("timing the pruned control step"):
+            report["latency"] = timing.compare(pruned, result.plan)
     path = out / f"pruned{agent.file_suffix}"
     pruned.save(path)
     write_json(out / "report.json", report)
     return PrunedRun(result, path, report.get("finetune"), report.get("latency"),
                      report.get("held_out"))
+
+
+class _Stages:
+    """``with stage("what"):`` logs ``what...`` and then ``what: done in Ns``."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+
+    @contextlib.contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        self.log(f"{what}...")
+        start = time.perf_counter()
+        yield
+        self.log(f"{what}: done in {time.perf_counter() - start:.0f}s")

@@ -226,3 +226,15 @@ def test_sweep_with_fine_tuning_adds_tuned_rows(tmp_path):
         if row["method"] != "dense":
             kept = rlprune.load_agent(tmp_path / row["agent_file"])
             assert kept.psnr(kept.evaluation_images("test")) == pytest.approx(row["metric"])
+
+
+def test_prune_says_what_it_does_after_the_search_unless_quiet(tmp_path):
+    loud = run("prune", AE, "--out", str(tmp_path / "a"), "--sparsity", "0.3", "--finetune",
+               "10")
+    assert loud.exit_code == 0, loud.output
+    lines = loud.stderr.splitlines()
+    assert "rlprune: fine-tuning, 10 distillation steps..." in lines
+    assert any(line.startswith("rlprune: held-out check of the dense and the pruned agent: "
+                               "done in") for line in lines)
+    quiet = run("prune", AE, "--out", str(tmp_path / "b"), "--sparsity", "0.3", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""

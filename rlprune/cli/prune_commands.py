@@ -79,6 +79,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           objective: str = OBJECTIVE,
           perturb: str = PERTURB_SET,
           aggregate: str = AGGREGATE,
+          quiet: bool = typer.Option(False, "--quiet", help="no progress lines on stderr"),
           as_json: bool = JSON):
     """Search coefficients, prune physically, save the agent and a report to OUT."""
     try:
@@ -96,7 +97,10 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         run = prune_agent(adapter, out, goal, settings, evaluation, finetune=finetune,
                           held_out=held_out, objective_name=objective,
                           executor=make_executor(executor, workers, ray_address),
-                          progress=sys.stderr.isatty(), source=agent, threads=threads)
+                          progress=sys.stderr.isatty() and not quiet, source=agent,
+                          threads=threads,
+                          log=(lambda line: None) if quiet else
+                          (lambda line: typer.echo(f"rlprune: {line}", err=True)))
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     result, path, tuned = run.result, run.path, run.finetune
