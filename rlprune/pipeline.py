@@ -74,7 +74,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         raise NotADirectoryError(f"--out {out} is a file, not a run directory")
     objective = objective_for(agent, evaluation, objective_name)
     timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency")
-    result = search(agent, objective, target.sparsity, target.tol, **settings.kwargs(),
+    result = search(agent, objective, target.sparsity, target.tol, **settings.to_dict(),
                     run_dir=out, progress=progress, executor=executor,
                     measure=timing.measure_for(target.measure))
     timing.save(out)

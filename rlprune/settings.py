@@ -99,7 +99,8 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """How coefficients are searched (``rlprune.search.search``'s keyword arguments)."""
+    """How coefficients are searched (``to_dict()`` is ``rlprune.search.search``'s keyword
+    arguments)."""
 
     method: str = "magnitude"
     budget: int = 20
@@ -124,12 +125,7 @@ class SearchSettings:
         if self.scope not in ("auto", "component", "group"):
             raise ValueError(f"scope must be 'auto', 'component' or 'group', got {self.scope!r}")
 
-    def kwargs(self) -> dict:
-        """Keyword arguments of ``search``."""
-        settings = asdict(self)
-        settings["components"] = list(self.components) if self.components else None
-        return settings
-
     def to_dict(self) -> dict:
+        """JSON-able, and ``search``'s keyword arguments as they are."""
         return {**asdict(self), "components": list(self.components or []) or None,
                 "interfaces": list(self.interfaces)}
