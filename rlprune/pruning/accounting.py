@@ -2,7 +2,8 @@
 
 Counts are exact for the physically pruned network: a Linear layer with ``i`` kept
 inputs and ``o`` kept outputs holds ``i*o + o`` parameters and costs ``2*i*o`` FLOPs per
-sample; a LayerNorm of ``n`` kept features holds ``2n``. Other parameterised layers are
+sample; a LayerNorm or channelwise layer (``rlprune.layers``) of ``n`` kept features holds
+``n`` times its per-channel parameters (2: scale and shift). Other parameterised layers are
 counted at their fixed size. FLOPs count Linear layers only (normalisation and
 activations are linear in width and small beside them).
 """
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from rlprune.layers import channelwise_layer
+from rlprune.pruning.channelwise import ChannelwisePruner, channel_params
 from rlprune.pruning.grouping import ComponentGrouper
 
 __all__ = ["CostModel", "Cost", "group_costs"]
@@ -36,12 +39,13 @@ class Cost:
 @dataclass
 class _Layer:
     component: str
-    kind: str  # "linear", "norm" or "fixed"
+    kind: str  # "linear", "channel" (per-channel parameters) or "fixed"
     in_features: int = 0
     out_features: int = 0
     bias: bool = False
-    """Linear: has a bias; LayerNorm: has a bias beside its weight."""
-    fixed_params: int = 0
+    """Linear: has a bias."""
+    params: int = 0
+    """"channel": parameters per channel; "fixed": parameters in all."""
 
 
 class CostModel:
@@ -61,12 +65,17 @@ class CostModel:
                                               module.out_features, module.bias is not None)
                 elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
                     width = module.normalized_shape[-1]
-                    self.layers[key] = _Layer(cname, "norm", out_features=width,
-                                              bias=module.bias is not None)
+                    self.layers[key] = _Layer(cname, "channel", out_features=width,
+                                              params=1 + (module.bias is not None))
+                elif channelwise_layer(module) is not None:
+                    pruner = ChannelwisePruner(channelwise_layer(module))
+                    self.layers[key] = _Layer(cname, "channel",
+                                              out_features=pruner.get_out_channels(module),
+                                              params=channel_params(module))
                 else:
                     own = sum(p.numel() for p in module.parameters(recurse=False))
                     if own:
-                        self.layers[key] = _Layer(cname, "fixed", fixed_params=own)
+                        self.layers[key] = _Layer(cname, "fixed", params=own)
         for group in grouper.groups:
             for ref in group.layers:
                 key = (ref.component, ref.name)
@@ -90,10 +99,10 @@ class CostModel:
             i, o = self.shape(key, removed)
             if layer.kind == "linear":
                 p, f = i * o + (o if layer.bias else 0), 2 * i * o
-            elif layer.kind == "norm":
-                p, f = o * (2 if layer.bias else 1), 0
+            elif layer.kind == "channel":
+                p, f = o * layer.params, 0
             else:
-                p, f = layer.fixed_params, 0
+                p, f = layer.params, 0
             params[layer.component] = params.get(layer.component, 0) + p
             flops[layer.component] = flops.get(layer.component, 0) + f
         step = sum(self.step_samples.get(c, 0.0) * f for c, f in flops.items())

@@ -20,6 +20,7 @@ from torch import nn
 from torch_pruning import _helpers as tp_helpers
 
 from rlprune.adapters.base import AgentAdapter, Component
+from rlprune.pruning.channelwise import channelwise_pruners, is_channelwise_handler
 
 __all__ = ["ComponentGrouper", "LayerRef", "PruningGroup"]
 
@@ -35,7 +36,8 @@ class LayerRef:
     Args:
         component: the component holding the layer.
         name: module name inside the component.
-        role: ``"out"`` (Linear rows), ``"in"`` (Linear columns) or ``"norm"`` (LayerNorm).
+        role: ``"out"`` (Linear rows), ``"in"`` (Linear columns), ``"norm"`` (LayerNorm) or
+            ``"channel"`` (a channelwise layer, ``rlprune.layers``).
         idxs: the layer's channel indices, aligned with the group's channels.
     """
 
@@ -109,12 +111,14 @@ class ComponentGrouper:
 
     def _component_groups(self, component: Component) -> list[PruningGroup]:
         module = component.module
-        was_training = module.training
+        modes = {m: m.training for m in module.modules()}  # each layer's own mode back
         module.eval()
         with torch.enable_grad():
             graph = tp.DependencyGraph().build_dependency(
-                module, example_inputs=component.example_input, verbose=False)
-        module.train(was_training)
+                module, example_inputs=component.example_input, verbose=False,
+                customized_pruners=channelwise_pruners(module))
+        for m, training in modes.items():
+            m.training = training
         self.graphs[component.name] = graph
         names = {m: n for n, m in module.named_modules()}
         groups = []
@@ -130,7 +134,8 @@ class ComponentGrouper:
                         raise NotImplementedError(
                             f"{component.name}: layer {names[dep.target.module]} "
                             f"({type(dep.target.module).__name__}) is coupled to a pruning "
-                            "group; rlprune prunes Linear and LayerNorm layers only")
+                            "group; rlprune prunes Linear, LayerNorm and channelwise layers "
+                            "(rlprune.layers) only")
                     continue
                 refs.append(LayerRef(component.name, names[dep.target.module], role,
                                      tuple(int(i) for i in idxs)))
@@ -204,4 +209,6 @@ def _role(handler) -> str | None:
         return "in"
     if handler in _NORM_FNS:
         return "norm"
+    if is_channelwise_handler(handler):
+        return "channel"
     return None

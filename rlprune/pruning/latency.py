@@ -20,7 +20,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from rlprune.layers import channelwise_layer
 from rlprune.pruning.accounting import CostModel
+from rlprune.pruning.channelwise import narrowed
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.timing import time_calls, torch_threads
 
@@ -65,12 +67,15 @@ class LayerTimes:
                              rows)
 
     def elementwise(self, layer: nn.Module, width: int, rows: int) -> float:
-        """A normalisation or activation over ``width`` features (a LayerNorm is rebuilt
-        at that width; a parameter-free layer is timed as it is)."""
+        """A normalisation or activation over ``width`` features (a LayerNorm or channelwise
+        layer is rebuilt at that width; a parameter-free layer is timed as it is)."""
         width = self._width(width)
         if isinstance(layer, nn.LayerNorm):
             return self._measure(("norm", width, rows), lambda: nn.LayerNorm(width), width,
                                  rows)
+        if channelwise_layer(layer) is not None:
+            return self._measure((type(layer).__name__, width, rows),
+                                 lambda: narrowed(layer, width).eval(), width, rows)
         return self._measure((type(layer).__name__, repr(layer), width, rows), lambda: layer,
                              width, rows)
 

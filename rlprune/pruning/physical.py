@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import torch_pruning as tp
 
 from rlprune.adapters.base import AgentAdapter
+from rlprune.layers import channelwise_layer
+from rlprune.pruning.channelwise import ChannelwisePruner
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.ranking import PruningPlan
 
@@ -14,6 +16,13 @@ __all__ = ["prune_physically"]
 
 _HANDLERS = {"out": tp.prune_linear_out_channels, "in": tp.prune_linear_in_channels,
              "norm": tp.prune_layernorm_out_channels}
+
+
+def _prune(module, role: str, idxs: list[int]) -> None:
+    if role == "channel":
+        ChannelwisePruner(channelwise_layer(module)).prune_out_channels(module, idxs)
+    else:
+        _HANDLERS[role](module, idxs)
 
 
 def prune_physically(agent: AgentAdapter, plan: PruningPlan | Mapping[str, Sequence[int]],
@@ -53,7 +62,7 @@ def prune_physically(agent: AgentAdapter, plan: PruningPlan | Mapping[str, Seque
             _record_interface(pruned, gid.split("/", 1)[1], group.channels, idxs)
     for (component, name, role), idxs in removals.items():
         module = grouper.components[component].module.get_submodule(name)
-        _HANDLERS[role](module, sorted(idxs))
+        _prune(module, role, sorted(idxs))
     pruned.record_widths()
     return pruned
 

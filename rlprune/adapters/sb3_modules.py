@@ -1,0 +1,60 @@
+"""Views of an SB3 policy's own submodules as rlprune components: each takes one flat float
+tensor (what torch-pruning traces and the activation statistics record), and pruning a view
+prunes the policy in place."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from stable_baselines3.common.preprocessing import preprocess_obs
+from torch import nn
+
+__all__ = ["Chain", "Critic", "ObservationInput", "flat_width"]
+
+
+def flat_width(space) -> int:
+    """Width of a flattened raw observation or action of ``space`` (1 for Discrete)."""
+    return int(np.prod(space.shape)) if space.shape else 1
+
+
+class ObservationInput(nn.Module):
+    """Flat raw observations -> what the policy's features extractor takes: reshaped to the
+    observation space and preprocessed as SB3 does (float cast, images scaled to [0, 1],
+    discrete observations one-hot)."""
+
+    def __init__(self, policy) -> None:
+        super().__init__()
+        self.space = policy.observation_space
+        self.normalize_images = policy.normalize_images
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        shape = self.space.shape or ()
+        obs = obs.reshape(obs.shape[0], *shape)
+        return preprocess_obs(obs, self.space, normalize_images=self.normalize_images)
+
+
+class Chain(nn.Module):
+    """features extractor -> MLP body -> output heads, concatenated (none: the body's output)."""
+
+    def __init__(self, extractor: nn.Module, body: nn.Module, heads: list[nn.Module]) -> None:
+        super().__init__()
+        self.extractor, self.body = extractor, body
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        latent = self.body(self.extractor(obs))
+        if not len(self.heads):
+            return latent
+        return torch.cat([head(latent) for head in self.heads], dim=-1)
+
+
+class Critic(nn.Module):
+    """[flat observation, action] -> one Q network over [features, action]."""
+
+    def __init__(self, extractor: nn.Module, q_net: nn.Module, obs_width: int) -> None:
+        super().__init__()
+        self.extractor, self.q_net, self.obs_width = extractor, q_net, obs_width
+
+    def forward(self, obs_action: torch.Tensor) -> torch.Tensor:
+        obs, action = obs_action[:, : self.obs_width], obs_action[:, self.obs_width:]
+        return self.q_net(torch.cat([self.extractor(obs), action], dim=-1))

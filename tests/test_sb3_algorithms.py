@@ -1,0 +1,149 @@
+"""Every SB3 and sb3-contrib algorithm, trained here for a few hundred steps and saved by SB3:
+load, prune the acting network (masked == physical), save, ``ALGO.load`` the pruned zip, act
+as rlprune does, keep training, export to ONNX."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from rlprune import ClosedLoopEvaluator, ComponentGrouper, load_agent, prune_physically
+from rlprune.adapters.sb3_algorithms import ALGORITHMS
+from rlprune.pruning.masking import ChannelMasks
+from rlprune.search import baseline_plan
+
+_OFF_POLICY = {"learning_starts": 50, "buffer_size": 2000}
+# algorithm -> (env, policy, constructor kwargs, hidden widths of its acting network)
+CASES = {
+    "SAC": ("Pendulum-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {"net_arch": [32, 32]}}),
+    "TD3": ("Pendulum-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {"net_arch": [32, 32]}}),
+    "DDPG": ("Pendulum-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {"net_arch": [32]}}),
+    "TQC": ("Pendulum-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {
+        "net_arch": [32, 32], "n_critics": 2, "n_quantiles": 5}}),
+    "CrossQ": ("Pendulum-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {
+        "net_arch": {"pi": [32, 32], "qf": [48, 48]}}}),
+    "PPO": ("CartPole-v1", "MlpPolicy", {"n_steps": 64, "batch_size": 32,
+                                         "policy_kwargs": {"net_arch": [32, 32]}}),
+    "A2C": ("Pendulum-v1", "MlpPolicy", {"n_steps": 16, "policy_kwargs": {"net_arch": [32]}}),
+    "TRPO": ("Pendulum-v1", "MlpPolicy", {"n_steps": 64, "batch_size": 32,
+                                          "policy_kwargs": {"net_arch": [32, 32]}}),
+    "MaskablePPO": ("CartPole-v1", "MlpPolicy", {"n_steps": 64, "batch_size": 32,
+                                                 "policy_kwargs": {"net_arch": [32, 32]}}),
+    "RecurrentPPO": ("Pendulum-v1", "MlpLstmPolicy", {
+        "n_steps": 64, "batch_size": 32,
+        "policy_kwargs": {"net_arch": [32, 32], "lstm_hidden_size": 16}}),
+    "DQN": ("CartPole-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {"net_arch": [32, 32]}}),
+    "QRDQN": ("CartPole-v1", "MlpPolicy", {**_OFF_POLICY, "policy_kwargs": {
+        "net_arch": [32, 32], "n_quantiles": 7}}),
+    "ARS": ("Pendulum-v1", "MlpPolicy", {"n_delta": 2, "policy_kwargs": {"net_arch": [32]}}),
+}
+
+
+def test_every_algorithm_of_the_table_has_a_case():
+    assert set(CASES) == set(ALGORITHMS)
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def trained(request, tmp_path_factory):
+    name = request.param
+    env_id, policy, kwargs = CASES[name]
+    cls = ALGORITHMS[name].load_class()
+    env = envs.make_env(env_id)
+    if name == "MaskablePPO":  # it trains only where the env gives masks: all actions valid
+        from sb3_contrib.common.wrappers import ActionMasker
+
+        env = ActionMasker(env, lambda e: np.ones(e.action_space.n, dtype=bool))
+    model = cls(policy, env, seed=0, device="cpu", **kwargs)
+    model.learn(200)
+    path = tmp_path_factory.mktemp(name) / f"{name.lower()}.zip"
+    model.save(path)
+    return name, env_id, path
+
+
+def _observations(agent, n: int = 16) -> np.ndarray:
+    space = agent.observation_space
+    return np.random.default_rng(0).uniform(-1, 1, size=(n, *space.shape)).astype(np.float32)
+
+
+def test_loads_as_its_algorithm_and_prunes_its_acting_network(trained, tmp_path):
+    name, env_id, path = trained
+    agent = load_agent(path)
+    assert agent.algorithm == name and agent.kind == f"sb3-{name.lower()}"
+    acting = ALGORITHMS[name].family.acting
+    grouper = ComponentGrouper(agent)
+    assert set(grouper.components) == {acting} and grouper.groups
+    plan = baseline_plan(grouper, "magnitude", 0.5, 0.05)
+    obs = _observations(agent)
+    inputs = agent.component_inputs(obs, agent.act(obs))[acting]
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        masked = grouper.components[acting].module(inputs)
+    pruned = prune_physically(agent, plan)
+    torch.testing.assert_close(pruned.components()[acting].module(inputs), masked,
+                               rtol=1e-5, atol=1e-5)
+    pruned.meta["task"] = env_id
+    pruned.save(tmp_path / "pruned.zip")
+    # SB3 itself loads the pruned file and acts as rlprune's view of it does.
+    model = ALGORITHMS[name].load_class().load(tmp_path / "pruned.zip", device="cpu")
+    reloaded = load_agent(tmp_path / "pruned.zip")
+    assert sum(p.numel() for p in model.policy.parameters()) == sum(
+        p.numel() for p in pruned.model.policy.parameters())
+    np.testing.assert_allclose(reloaded.act(obs), pruned.act(obs), rtol=1e-6, atol=1e-6)
+    evaluator = ClosedLoopEvaluator.for_agent(reloaded, episodes=2, max_episode_steps=40)
+    result = evaluator.evaluate(reloaded)
+    assert result.error is None and np.all(np.isfinite(result.returns))
+
+
+def test_every_network_pruned_reloads_with_the_same_outputs(trained, tmp_path):
+    """Critics too (heads cut to different widths are saved zero-padded)."""
+    _, _, path = trained
+    agent = load_agent(path)
+    every = list(agent.components())
+    pruned = prune_physically(agent, baseline_plan(ComponentGrouper(agent, every),
+                                                   "magnitude", 0.5, 0.05), every)
+    obs = _observations(agent)
+    inputs = pruned.component_inputs(obs, pruned.act(obs))
+    before = {n: c.module(inputs[n]) for n, c in pruned.components().items()}
+    pruned.save(tmp_path / "pruned.zip")
+    reloaded = load_agent(tmp_path / "pruned.zip")
+    for name, component in reloaded.components().items():
+        torch.testing.assert_close(component.module(inputs[name]), before[name],
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_pruned_agent_trains_on_in_sb3(trained, tmp_path):
+    name, env_id, path = trained
+    agent = load_agent(path)
+    pruned = prune_physically(agent, baseline_plan(ComponentGrouper(agent), "magnitude",
+                                                   0.5, 0.05))
+    pruned.save(tmp_path / "pruned.zip")
+    env = envs.make_env(env_id)
+    if name == "MaskablePPO":
+        from sb3_contrib.common.wrappers import ActionMasker
+
+        env = ActionMasker(env, lambda e: np.ones(e.action_space.n, dtype=bool))
+    model = ALGORITHMS[name].load_class().load(tmp_path / "pruned.zip", env=env,
+                                               device="cpu")
+    if hasattr(model, "learning_starts"):
+        model.learning_starts = 0
+    model.learn(64)  # optimisers and targets fit the pruned shapes
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+def test_onnx_policy_matches_predict(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from rlprune.export import export_onnx
+    from tests.test_export import run_onnx
+
+    name, _, path = trained
+    agent = load_agent(path)
+    graphs = export_onnx(agent, tmp_path)
+    if name == "RecurrentPPO":
+        assert graphs == []
+        return
+    obs = _observations(agent, 32)
+    expected, _ = agent.model.predict(obs, deterministic=True)
+    got = run_onnx(graphs[0].path, obs)
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-5, atol=1e-5)
