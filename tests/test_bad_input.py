@@ -49,6 +49,9 @@ def files(tmp_path_factory) -> dict[str, str]:
         for p in nan_agent.agent.model.pi.parameters():
             p.fill_(float("nan"))
     nan_agent.save(folder / "nan.pt")
+    from sb3_contrib import ARS
+
+    ARS("LinearPolicy", "Pendulum-v1", device="cpu").save(folder / "ars-linear.zip")
     run = CliRunner().invoke(app, ["prune", AE, "--out", str(folder / "prune-run"),
                                    "--sparsity", "0.2"])
     assert run.exit_code == 0, run.output
@@ -57,7 +60,8 @@ def files(tmp_path_factory) -> dict[str, str]:
             "BROKEN_ZIP": str(folder / "broken.zip"), "NAN": str(folder / "nan.pt"),
             "PRUNE_RUN": str(folder / "prune-run"), "MISSING": str(folder / "missing.pt"),
             "NO_STATS": str(no_stats / "InvertedPendulum-v2.zip"),
-            "TRUNCATED": str(folder / "truncated.pt"), "EMPTY_ZOO": str(folder / "empty-zoo")}
+            "TRUNCATED": str(folder / "truncated.pt"), "EMPTY_ZOO": str(folder / "empty-zoo"),
+            "LINEAR": str(folder / "ars-linear.zip")}
 
 
 SWEEP = ["sweep", AE, "--out", "OUT"]
@@ -102,6 +106,8 @@ CASES = [
     # components and interfaces
     (["inspect", "cartpole-swingup", "--components", "policy"], "unknown components"),
     (["inspect", "cartpole-swingup", "--interfaces", "action"], "no prunable interface"),
+    (["prune", "LINEAR", "--out", "OUT", "--sparsity", "0.5", "--env", "Pendulum-v1"],
+     "sb3-ars agent: actor has no hidden units to prune"),
     # targets
     (["prune", AE, "--out", "OUT", "--sparsity", "1.5"], r"sparsity must be in \[0, 1\)"),
     ([*PRUNE, "--tol", "-1"], r"tol must be in \[0, 1\)"),

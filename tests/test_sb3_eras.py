@@ -207,7 +207,7 @@ def test_cli_refuses_mismatched_spaces_naming_both_shapes():
     result = runner.invoke(app, ["eval", str(SAC_V3), "--env", "Hopper-v5", "--episodes", "1",
                                  "--max-episode-steps", "5"])
     assert result.exit_code == 2
-    assert "expects shape (17,), Hopper-v5 gives (11,)" in result.stderr
+    assert "expects shape (17,), Hopper-v5 gives shape (11,)" in result.stderr
     assert "pass --env with the task" in result.stderr
 
 

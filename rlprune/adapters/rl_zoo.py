@@ -26,8 +26,8 @@ STATISTICS_FILES = ("vecnormalize.pkl", "vec_normalize.pkl")
 """RL Zoo's name, then the Hugging Face repos' name."""
 _ENV_ID = re.compile(r"^[A-Za-z][\w.:/-]*-v\d+$")
 _RUN_DIR = re.compile(r"^(.+)_\d+$")
-_ZOO_ALGOS = frozenset({"a2c", "ars", "ddpg", "dqn", "ppo", "ppo_lstm", "qrdqn", "sac",
-                        "td3", "tqc", "trpo"})
+_ZOO_ALGOS = frozenset({"a2c", "ars", "crossq", "ddpg", "dqn", "ppo", "ppo_lstm",
+                        "ppo_mask", "qrdqn", "sac", "td3", "tqc", "trpo"})
 _WRAPPERS = ("env_wrapper", "vec_env_wrapper", "frame_stack")
 """config.yml keys whose wrappers RL Zoo applies when acting and rlprune does not (yet)."""
 

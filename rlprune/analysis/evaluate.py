@@ -171,11 +171,11 @@ class ClosedLoopEvaluator:
             if agent_space is None:
                 raise ValueError(f"{agent.kind} agent has no {what} space: it cannot act in "
                                  f"{self.env_spec}")
-            if agent_space.shape != env_space.shape:
-                raise ValueError(f"{what} space mismatch: the agent expects shape "
-                                 f"{agent_space.shape}, {self.env_spec} gives "
-                                 f"{env_space.shape}{via}; pass --env with the task (version "
-                                 "and env kwargs) the agent was trained on")
+            expects, gives = _space_size(agent_space), _space_size(env_space)
+            if expects != gives:
+                raise ValueError(f"{what} space mismatch: the agent expects {expects}, "
+                                 f"{self.env_spec} gives {gives}{via}; pass --env with the "
+                                 "task (version and env kwargs) the agent was trained on")
 
     def evaluate(self, agent: AgentAdapter, recorder: StateRecorder | None = None,
                  episodes: range | None = None) -> EvalResult:
@@ -207,6 +207,14 @@ class ClosedLoopEvaluator:
         return EvalResult(batch.returns, batch.lengths, seeds, batch.failed,
                           int(batch.lengths.sum()) * self.options["action_repeat"],
                           time.perf_counter() - start)
+
+
+def _space_size(space: gym.Space) -> str:
+    """What must match between an agent's and an env's space: the shape of an array space,
+    the number of choices of a discrete one."""
+    if isinstance(space, gym.spaces.Discrete):
+        return f"{space.n} discrete values"
+    return f"shape {space.shape}"
 
 
 def agent_task(agent: AgentAdapter, env: str | None = None) -> tuple[str, int]:

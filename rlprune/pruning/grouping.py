@@ -106,8 +106,8 @@ class ComponentGrouper:
         for name in interfaces:
             self.groups.append(self._interface_group(declared, name))
         if not self.groups:
-            raise ValueError(f"components {names} have no prunable hidden layers "
-                             "(only protected output layers)")
+            raise ValueError(f"{agent.kind} agent: {', '.join(names)} has no hidden units to "
+                             "prune (a linear policy, or only protected output layers)")
 
     def _component_groups(self, component: Component) -> list[PruningGroup]:
         module = component.module
