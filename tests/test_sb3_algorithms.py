@@ -4,6 +4,7 @@ as rlprune does, keep training, export to ONNX."""
 
 from __future__ import annotations
 
+import gymnasium
 import numpy as np
 import pytest
 import torch
@@ -147,3 +148,42 @@ def test_onnx_policy_matches_predict(trained, tmp_path):
     expected, _ = agent.model.predict(obs, deterministic=True)
     got = run_onnx(graphs[0].path, obs)
     np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-5, atol=1e-5)
+
+
+class _Pixels(gymnasium.Env):
+    """36x36 RGB frames (the smallest NatureCNN takes), two actions."""
+
+    observation_space = gymnasium.spaces.Box(0, 255, (36, 36, 3), np.uint8)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), float(action), False, False, {}
+
+
+def test_a_cnn_policy_acts_and_prunes_its_mlp_keeping_the_convolutions(tmp_path):
+    from stable_baselines3 import PPO
+
+    model = PPO("CnnPolicy", _Pixels(), n_steps=32, batch_size=16, seed=0, device="cpu",
+                policy_kwargs={"net_arch": [32]})
+    model.save(tmp_path / "ppo-pixels.zip")
+    agent = load_agent(tmp_path / "ppo-pixels.zip")
+    frames = np.stack([agent.observation_space.sample() for _ in range(6)])
+    np.testing.assert_array_equal(agent.act(frames),
+                                  agent.model.predict(frames, deterministic=True)[0])
+    grouper = ComponentGrouper(agent)
+    assert [g.id for g in grouper.groups] == ["actor/body.0"]  # the extractor is kept
+    plan = baseline_plan(grouper, "magnitude", 0.1, 0.05)
+    inputs = agent.component_inputs(frames, agent.act(frames))["actor"]
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        masked = grouper.components["actor"].module(inputs)
+    pruned = prune_physically(agent, plan)
+    torch.testing.assert_close(pruned.components()["actor"].module(inputs), masked)
+    pruned.save(tmp_path / "pruned.zip")
+    reloaded = PPO.load(tmp_path / "pruned.zip", device="cpu")
+    np.testing.assert_array_equal(reloaded.predict(frames, deterministic=True)[0],
+                                  pruned.act(frames))

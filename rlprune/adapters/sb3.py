@@ -5,7 +5,8 @@ Components are thin views (``sb3_modules``) of the policy's own submodules, so p
 component prunes the SB3 policy in place and ``model.predict`` keeps working: the acting
 network (``actor``; ``q_net``/``quantile_net`` for DQN/QR-DQN) and the networks that never
 act (critic heads ``qf0, qf1...``, the on-policy ``critic``). By default only the acting
-network is pruned: it is what runs on the embedded target.
+network is pruned: it is what runs on the embedded target. Features extractors with
+weights (``CnnPolicy``'s NatureCNN) are kept whole; the MLP layers after them are pruned.
 
 Zips of every SB3 era load: gym-era (SB3 1.x) pickles through ``sb3_legacy``, and the
 statistics, task and env kwargs RL Zoo keeps in its folders through ``rl_zoo``.
@@ -30,7 +31,7 @@ from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.adapters.rl_zoo import rl_zoo_files
 from rlprune.adapters.sb3_algorithms import ALGORITHMS, ActingParts, ActionHead, algorithm_for
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
-from rlprune.adapters.sb3_modules import Chain, Critic, flat_width
+from rlprune.adapters.sb3_modules import Chain, Critic, flat_width, hidden_widths
 from rlprune.adapters.sb3_saving import equal_width_critics, rebuild_optimizers, write_card
 from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
 from rlprune.io import atomic_write
@@ -164,8 +165,10 @@ class SB3Adapter:
         parts = self._parts()
         acting = Chain(parts.extractor, parts.body, list(parts.heads))
         example = torch.zeros(1, self._input_width())
-        outputs = (*parts.heads, *parts.pinned) if parts.heads else \
-            (_last_linear(parts.body), *parts.pinned)
+        # A features extractor with weights (NatureCNN, custom) is kept whole: SB3 rebuilds
+        # it from its class, and on-policy policies share it with the value branch.
+        kept = [*parts.pinned, *_linears(parts.extractor)]
+        outputs = (*parts.heads, *kept) if parts.heads else (_last_linear(parts.body), *kept)
         out = {self.family.acting: Component(self.family.acting, acting, example, outputs)}
         for name, module in self.family.optional(self.model.policy).items():
             if isinstance(module, Critic):
@@ -245,8 +248,7 @@ class SB3Adapter:
 
     def _optional_widths(self) -> list[list[int]]:
         """Hidden widths of each network that does not act."""
-        return [[m.out_features for m in _linears(c)][:-1]
-                for c in self.family.optional(self.model.policy).values()]
+        return [hidden_widths(c) for c in self.family.optional(self.model.policy).values()]
 
     def record_widths(self) -> None:
         """The pruned hidden widths into ``policy_kwargs["net_arch"]``, so SB3 rebuilds

@@ -9,7 +9,7 @@ import torch
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
 
-__all__ = ["Chain", "Critic", "ObservationInput", "flat_width"]
+__all__ = ["Chain", "Critic", "ObservationInput", "flat_width", "hidden_widths"]
 
 
 def flat_width(space) -> int:
@@ -58,3 +58,11 @@ class Critic(nn.Module):
     def forward(self, obs_action: torch.Tensor) -> torch.Tensor:
         obs, action = obs_action[:, : self.obs_width], obs_action[:, self.obs_width:]
         return self.q_net(torch.cat([self.extractor(obs), action], dim=-1))
+
+
+def hidden_widths(view: Chain | Critic) -> list[int]:
+    """Hidden widths of a view's MLP as ``net_arch`` lists them (the extractor's own layers
+    and the output layer are not in ``net_arch``)."""
+    if isinstance(view, Critic):
+        return [m.out_features for m in view.q_net.modules() if isinstance(m, nn.Linear)][:-1]
+    return [m.out_features for m in view.body.modules() if isinstance(m, nn.Linear)]

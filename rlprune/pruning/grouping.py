@@ -107,7 +107,7 @@ class ComponentGrouper:
             self.groups.append(self._interface_group(declared, name))
         if not self.groups:
             raise ValueError(f"{agent.kind} agent: {', '.join(names)} has no hidden units to "
-                             "prune (a linear policy, or only protected output layers)")
+                             "prune (a linear policy, or only protected layers)")
 
     def _component_groups(self, component: Component) -> list[PruningGroup]:
         module = component.module
@@ -131,7 +131,7 @@ class ComponentGrouper:
                 role = _role(dep.handler)
                 if role is None:
                     if any(True for _ in dep.target.module.parameters(recurse=False)):
-                        raise NotImplementedError(
+                        raise ValueError(
                             f"{component.name}: layer {names[dep.target.module]} "
                             f"({type(dep.target.module).__name__}) is coupled to a pruning "
                             "group; rlprune prunes Linear, LayerNorm and channelwise layers "
