@@ -15,13 +15,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from typer.testing import CliRunner
 
 from rlprune import ClosedLoopEvaluator, ComponentGrouper, load_agent, prune_physically
 from rlprune.adapters import SB3Adapter, shipped_checkpoint
 from rlprune.adapters.rl_zoo import rl_zoo_files
+from rlprune.adapters.sb3_algorithms import ALGORITHMS
 from rlprune.analysis.evaluate import StateRecorder
 from rlprune.cli import app
 from rlprune.search import baseline_plan
@@ -30,7 +30,7 @@ DATA = Path(__file__).parent / "data"
 LOGS = DATA / "rl-zoo" / "logs"
 SAC_V3 = LOGS / "sac" / "HalfCheetah-v3_1" / "HalfCheetah-v3.zip"
 PENDULUM = {algo: LOGS / algo / "InvertedPendulum-v2_1" / "InvertedPendulum-v2.zip"
-            for algo in ("ppo", "a2c")}
+            for algo in ("ppo", "a2c", "trpo")}
 TQC_V1 = LOGS / "tqc" / "Pendulum-v1_1" / "Pendulum-v1.zip"
 runner = CliRunner()
 
@@ -68,8 +68,8 @@ def test_gym_era_sac_acts_exactly_like_the_shipped_agent(capsys):
 def _sb3_returns(algo: str, seeds: list[int], steps: int) -> np.ndarray:
     """The SB3 2.x source agent acting through SB3's own VecNormalize (no rlprune code)."""
     folder = DATA / "sb3-2.x" / f"{algo}-InvertedPendulum-v5"
-    model = {"ppo": PPO, "a2c": A2C}[algo].load(folder / f"{algo}-InvertedPendulum-v5.zip",
-                                                 device="cpu")
+    model = ALGORITHMS[algo.upper()].load_class().load(
+        folder / f"{algo}-InvertedPendulum-v5.zip", device="cpu")
     stats = VecNormalize.load(str(folder / "vec_normalize.pkl"),
                               DummyVecEnv([lambda: gym.make("InvertedPendulum-v5")]))
     returns = []
@@ -85,7 +85,7 @@ def _sb3_returns(algo: str, seeds: list[int], steps: int) -> np.ndarray:
     return np.array(returns)
 
 
-@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "trpo"])
 def test_rl_zoo_statistics_are_found_in_the_env_folder_and_applied(algo):
     agent = load_agent(PENDULUM[algo])
     assert Path(agent.meta["vecnormalize"]) == \
@@ -215,5 +215,38 @@ def test_a_newer_version_with_other_spaces_is_refused_naming_the_old_id(capsys):
     agent = load_agent(shipped_checkpoint("sac-halfcheetah"))
     evaluator = ClosedLoopEvaluator("Ant-v3", episodes=1, max_episode_steps=5)
     assert "Ant-v3 needs mujoco-py" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=r"Ant-v5 gives \(105,\) \(run for Ant-v3"):
+    with pytest.raises(ValueError, match=r"Ant-v5 gives shape \(105,\) \(run for Ant-v3"):
         evaluator.check_agent(agent)
+
+
+# gym-era file -> (its SB3 2.x source, RL Zoo's statistics or None)
+_ZOO_ERA = {
+    "dqn": ("CartPole-v1", "CartPole-v1", False),
+    "qrdqn": ("CartPole-v1", "CartPole-v1", False),
+    "trpo": ("InvertedPendulum-v2", "InvertedPendulum-v5", True),
+    "ars": ("InvertedPendulum-v2", "InvertedPendulum-v5", True),
+}
+
+
+@pytest.mark.parametrize("algo", sorted(_ZOO_ERA))
+def test_gym_era_files_of_every_zoo_algorithm_act_like_their_source(algo, tmp_path):
+    zoo_id, source_id, normalized = _ZOO_ERA[algo]
+    old = load_agent(LOGS / algo / f"{zoo_id}_1" / f"{zoo_id}.zip")
+    source = load_agent(DATA / "sb3-2.x" / f"{algo}-{source_id}" / f"{algo}-{source_id}.zip")
+    assert old.kind == source.kind == f"sb3-{algo}"
+    assert ("vecnormalize" in old.meta) == normalized
+    evaluator = ClosedLoopEvaluator.for_agent(old, episodes=3, max_episode_steps=200)
+    returns = evaluator.evaluate(old).returns
+    np.testing.assert_array_equal(returns, evaluator.evaluate(source).returns)
+    if algo == "ars":  # RL Zoo's ARS agents are linear: nothing to prune, said so
+        with pytest.raises(ValueError, match="no hidden units to prune"):
+            ComponentGrouper(old)
+        return
+    assert returns.min() == 200  # trained agents: they balance
+    pruned = prune_physically(old, baseline_plan(ComponentGrouper(old), "magnitude", 0.5,
+                                                 0.05))
+    pruned.save(tmp_path / "pruned.zip")
+    reloaded = old.model.__class__.load(tmp_path / "pruned.zip", device="cpu")
+    obs = np.random.default_rng(0).normal(size=(8, *old.observation_space.shape))
+    np.testing.assert_array_equal(
+        reloaded.predict(pruned._observations(obs), deterministic=True)[0], pruned.act(obs))

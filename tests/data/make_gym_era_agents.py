@@ -13,13 +13,17 @@ built on a dummy ``gym`` 0.21 env with the same spaces; the old library then sav
   ``VecNormalize`` on InvertedPendulum-v5 (same spaces as v2); the old ``VecNormalize`` gets
   the source's running statistics and is pickled by the old SB3 (``vecnormalize.pkl``).
 - ``tqc/Pendulum-v1_1``: a small sb3-contrib TQC, re-saved by sb3-contrib 1.8.
+- ``dqn/CartPole-v1_1``, ``qrdqn/CartPole-v1_1``: RL Zoo's CartPole settings (smaller
+  networks), discrete actions.
+- ``trpo/InvertedPendulum-v2_1``, ``ars/InvertedPendulum-v2_1``: trained under
+  ``VecNormalize`` like ppo/a2c (ARS with its ``LinearPolicy``, as RL Zoo publishes it).
 
 The SB3 2.x sources (with ``vec_normalize.pkl``/``config.yml`` beside them, the Hugging Face
 flat layout) go to tests/data/sb3-2.x/: the tests compare the old files against them.
 
 Stage 1, in this repo's venv (SB3 2.x; writes the sources and /tmp/gymera-transfer/)::
 
-    MUJOCO_GL=egl .venv/bin/python tests/data/make_gym_era_agents.py sources
+    MUJOCO_GL=egl .venv/bin/python tests/data/make_gym_era_agents.py sources [NAME...]
 
 Stage 2, in a throwaway gym-era venv (never this repo's venv)::
 
@@ -29,7 +33,7 @@ Stage 2, in a throwaway gym-era venv (never this repo's venv)::
     /tmp/gymera/bin/pip install --no-build-isolation gym==0.21.0
     /tmp/gymera/bin/pip install stable-baselines3==1.8.0 sb3-contrib==1.8.0 numpy==1.26.4 \
         cloudpickle==2.2.1 pandas==2.1.4 "matplotlib<3.9" pyyaml==6.0.1
-    /tmp/gymera/bin/python tests/data/make_gym_era_agents.py old
+    /tmp/gymera/bin/python tests/data/make_gym_era_agents.py old [NAME...]
 """
 
 from __future__ import annotations
@@ -66,10 +70,51 @@ AGENTS = {
     "tqc": ("tqc", "Pendulum-v1", "Pendulum-v1", {
         "learning_starts": 500, "n_timesteps": 6000.0, "policy": "MlpPolicy",
         "policy_kwargs": "dict(net_arch=[64, 64], n_critics=2)"}),
+    "dqn": ("dqn", "CartPole-v1", "CartPole-v1", {
+        "n_timesteps": 50000.0, "policy": "MlpPolicy", "learning_rate": 0.0023,
+        "batch_size": 64, "buffer_size": 100000, "learning_starts": 1000, "gamma": 0.99,
+        "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+        "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+        "policy_kwargs": "dict(net_arch=[64, 64])"}),
+    "qrdqn": ("qrdqn", "CartPole-v1", "CartPole-v1", {
+        "n_timesteps": 50000.0, "policy": "MlpPolicy", "learning_rate": 0.0023,
+        "batch_size": 64, "buffer_size": 100000, "learning_starts": 1000, "gamma": 0.99,
+        "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+        "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+        "policy_kwargs": "dict(net_arch=[64, 64], n_quantiles=10)"}),
+    "trpo": ("trpo", "InvertedPendulum-v5", "InvertedPendulum-v2", {
+        "normalize": True, "n_envs": 1, "policy": "MlpPolicy", "n_timesteps": 30000.0,
+        "batch_size": 128, "n_steps": 1024, "gamma": 0.99, "learning_rate": 0.001,
+        "policy_kwargs": "dict(net_arch=dict(pi=[64, 64], vf=[64, 64]))"}),
+    "ars": ("ars", "InvertedPendulum-v5", "InvertedPendulum-v2", {
+        "normalize": "dict(norm_obs=True, norm_reward=False)", "n_envs": 1,
+        "policy": "LinearPolicy", "n_timesteps": 20000.0, "n_delta": 4,
+        "policy_kwargs": "dict()"}),
 }
+_TRAINING = {"ppo": {"n_steps": 512, "batch_size": 64, "learning_rate": 3e-4},
+             "a2c": {"learning_rate": 7e-4}, "tqc": {"learning_starts": 500},
+             "trpo": {"n_steps": 1024, "batch_size": 128, "learning_rate": 1e-3},
+             "ars": {"n_delta": 4}}
+"""Constructor settings of the sources (DQN and QR-DQN take theirs from the config)."""
+_DQN_KEYS = ("learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma",
+             "target_update_interval", "train_freq", "gradient_steps",
+             "exploration_fraction", "exploration_final_eps")
+
+
+def _algorithm_class(algo: str):
+    """The SB3 or sb3-contrib class (either era: both name them alike)."""
+    import sb3_contrib
+    import stable_baselines3 as sb3
+
+    contrib = {"tqc": "TQC", "qrdqn": "QRDQN", "trpo": "TRPO", "ars": "ARS"}
+    if algo in contrib:
+        return getattr(sb3_contrib, contrib[algo])
+    return getattr(sb3, algo.upper())
 
 
 def _space(space) -> dict:
+    if hasattr(space, "n"):
+        return {"n": int(space.n)}
     return {"low": space.low.tolist(), "high": space.high.tolist(),
             "dtype": str(space.dtype), "shape": list(space.shape)}
 
@@ -81,8 +126,6 @@ def _rms(rms) -> dict:
 
 def _train_source(name: str):
     """A small SB3 2.x agent (and its VecNormalize) trained on the gymnasium task."""
-    import stable_baselines3 as sb3
-    from sb3_contrib import TQC
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -90,14 +133,12 @@ def _train_source(name: str):
 
     algo, env_id, _, config = AGENTS[name]
     venv = make_vec_env(lambda: envs.make_env(env_id), n_envs=1, seed=0)
-    kwargs = {"ppo": {"n_steps": 512, "batch_size": 64, "learning_rate": 3e-4},
-              "a2c": {"learning_rate": 7e-4}, "tqc": {"learning_starts": 500}}[algo]
+    kwargs = _TRAINING.get(algo) or {k: config[k] for k in _DQN_KEYS}
     policy_kwargs = eval(config["policy_kwargs"])  # noqa: S307 - our own literal above
     if config.get("normalize"):
         venv = VecNormalize(venv, norm_reward=algo == "ppo", gamma=0.99)
-    cls = TQC if algo == "tqc" else getattr(sb3, algo.upper())
-    model = cls("MlpPolicy", venv, seed=0, device="cpu", policy_kwargs=policy_kwargs,
-                **kwargs)
+    model = _algorithm_class(algo)(config["policy"], venv, seed=0, device="cpu",
+                                   policy_kwargs=policy_kwargs, **kwargs)
     model.learn(int(config["n_timesteps"]))
     folder = SOURCES / f"{algo}-{env_id}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,13 +149,13 @@ def _train_source(name: str):
     return model, venv if isinstance(venv, VecNormalize) else None
 
 
-def sources() -> None:
+def sources(names: list[str]) -> None:
     """Stage 1 (SB3 2.x): writes the sources and what stage 2 needs to rebuild them."""
     from stable_baselines3 import SAC
 
     torch.set_num_threads(1)
     TRANSFER.mkdir(parents=True, exist_ok=True)
-    for name in AGENTS:
+    for name in names:
         if name == "sac":
             model, stats = SAC.load(ROOT / "checkpoints" / "sac-halfcheetah.zip",
                                     device="cpu"), None
@@ -122,7 +163,7 @@ def sources() -> None:
             model, stats = _train_source(name)
         payload = {"state_dict": model.policy.state_dict(),
                    "policy_kwargs": {k: v for k, v in model.policy_kwargs.items()
-                                     if k in ("net_arch", "n_critics", "n_quantiles")},
+                                     if k in ("net_arch", "n_critics", "n_quantiles", "with_bias")},
                    "observation_space": _space(model.observation_space),
                    "action_space": _space(model.action_space),
                    "num_timesteps": int(model.num_timesteps)}
@@ -184,6 +225,8 @@ def _linear(value: str):
 def _old_space(spec: dict):
     import gym
 
+    if "n" in spec:
+        return gym.spaces.Discrete(spec["n"])
     return gym.spaces.Box(low=np.array(spec["low"], dtype=spec["dtype"]),
                           high=np.array(spec["high"], dtype=spec["dtype"]),
                           dtype=np.dtype(spec["dtype"]))
@@ -191,8 +234,6 @@ def _old_space(spec: dict):
 
 def old(name: str) -> None:
     """Stage 2 (SB3 1.8 + gym 0.21): rebuilds one source and saves it the RL Zoo way."""
-    import stable_baselines3 as sb3
-    from sb3_contrib import TQC
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     algo, _, zoo_id, config = AGENTS[name]
@@ -201,11 +242,11 @@ def old(name: str) -> None:
                      _old_space(payload["action_space"]))
     kwargs = {k: _linear(v) for k, v in config.items()
               if k in ("learning_rate", "clip_range") and isinstance(v, str)}
-    if algo in ("sac", "tqc"):
+    if algo in ("sac", "tqc", "dqn", "qrdqn"):
         kwargs.update(buffer_size=1000, learning_starts=config["learning_starts"])
-    cls = TQC if algo == "tqc" else getattr(sb3, algo.upper())
-    model = cls("MlpPolicy", DummyVecEnv([lambda: env]), seed=0, device="cpu",
-                policy_kwargs=payload["policy_kwargs"], **kwargs)
+    model = _algorithm_class(algo)(config["policy"], DummyVecEnv([lambda: env]), seed=0,
+                                   device="cpu", policy_kwargs=payload["policy_kwargs"],
+                                   **kwargs)
     model.policy.load_state_dict(payload["state_dict"])  # strict: same networks
     model.num_timesteps = payload["num_timesteps"]
     run = ZOO / algo / f"{zoo_id}_1"
@@ -230,11 +271,11 @@ def old(name: str) -> None:
 
 
 if __name__ == "__main__":
-    stage = sys.argv[1] if len(sys.argv) > 1 else ""
+    stage, chosen = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:] or list(AGENTS)
     if stage == "sources":
-        sources()
+        sources(chosen)
     elif stage == "old":
-        for agent in AGENTS:
+        for agent in chosen:
             old(agent)
     else:
-        sys.exit("usage: make_gym_era_agents.py sources|old (see the module docstring)")
+        sys.exit("usage: make_gym_era_agents.py sources|old [NAME...] (see the docstring)")
