@@ -4,20 +4,25 @@ Counts are exact for the physically pruned network: a Linear layer with ``i`` ke
 inputs and ``o`` kept outputs holds ``i*o + o`` parameters and costs ``2*i*o`` FLOPs per
 sample; a LayerNorm or channelwise layer (``rlprune.layers``) of ``n`` kept features holds
 ``n`` times its per-channel parameters (2: scale and shift). Other parameterised layers are
-counted at their fixed size. FLOPs count Linear layers only (normalisation and
-activations are linear in width and small beside them).
+counted at their fixed size. A convolution holds ``i*o*k + o`` parameters (``k``: kernel
+size over groups) and costs ``2*i*o*k`` FLOPs per output position. FLOPs count Linear and
+convolution layers only (normalisation and activations are linear in width and small
+beside them).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from rlprune.layers import channelwise_layer
 from rlprune.pruning.channelwise import ChannelwisePruner, channel_params
 from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.modes import evaluation
 
 __all__ = ["CostModel", "Cost", "group_costs"]
 
@@ -45,7 +50,29 @@ class _Layer:
     bias: bool = False
     """Linear: has a bias."""
     params: int = 0
-    """"channel": parameters per channel; "fixed": parameters in all."""
+    """"channel": parameters per channel; "fixed": parameters in all; "conv": weights per
+    (input, output) channel pair (kernel size / groups)."""
+    positions: int = 1
+    """"conv": output positions per sample (height x width), each costing the kernel."""
+
+
+def conv_positions(module: nn.Module, example: torch.Tensor) -> dict[nn.Module, int]:
+    """Output positions per sample (height x width) of each convolution in ``module``,
+    from one forward pass of the example input."""
+    positions: dict[nn.Module, int] = {}
+    convs = [m for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    if not convs:
+        return positions
+    hooks = [m.register_forward_hook(
+        lambda m, args, out: positions.__setitem__(m, math.prod(out.shape[2:])))
+        for m in convs]
+    try:
+        with evaluation(module), torch.no_grad():
+            module(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return positions
 
 
 class CostModel:
@@ -55,12 +82,18 @@ class CostModel:
         self.step_samples = {name: sum(c.samples for c in calls)
                              for name, calls in grouper.agent.step_calls().items()}
         self.layers: dict[tuple[str, str], _Layer] = {}
-        self._in_groups: dict[tuple[str, str], list[str]] = {}
+        self._in_groups: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self._out_group: dict[tuple[str, str], str] = {}
         for cname, component in grouper.components.items():
+            positions = conv_positions(component.module, component.example_input)
             for name, module in component.module.named_modules():
                 key = (cname, name)
-                if isinstance(module, nn.Linear):
+                if isinstance(module, nn.modules.conv._ConvNd):
+                    kernel = math.prod(module.kernel_size) // module.groups
+                    self.layers[key] = _Layer(cname, "conv", module.in_channels,
+                                              module.out_channels, module.bias is not None,
+                                              kernel, positions[module])
+                elif isinstance(module, nn.Linear):
                     self.layers[key] = _Layer(cname, "linear", module.in_features,
                                               module.out_features, module.bias is not None)
                 elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
@@ -80,7 +113,8 @@ class CostModel:
             for ref in group.layers:
                 key = (ref.component, ref.name)
                 if ref.role == "in":
-                    self._in_groups.setdefault(key, []).append(group.id)
+                    self._in_groups.setdefault(key, []).append(
+                        (group.id, ref.spread(group.channels)))
                 else:
                     self._out_group[key] = group.id
         self.dense = self.cost({})
@@ -89,7 +123,8 @@ class CostModel:
         """(in, out) features of layer ``key`` (component, name) once ``removed`` go."""
         layer = self.layers[key]
         out_removed = removed.get(self._out_group.get(key, ""), 0)
-        in_removed = sum(removed.get(g, 0) for g in self._in_groups.get(key, []))
+        in_removed = sum(removed.get(g, 0) * spread
+                         for g, spread in self._in_groups.get(key, []))
         return layer.in_features - in_removed, layer.out_features - out_removed
 
     def cost(self, removed: Mapping[str, int]) -> Cost:
@@ -99,6 +134,9 @@ class CostModel:
             i, o = self.shape(key, removed)
             if layer.kind == "linear":
                 p, f = i * o + (o if layer.bias else 0), 2 * i * o
+            elif layer.kind == "conv":
+                p = i * o * layer.params + (o if layer.bias else 0)
+                f = 2 * i * o * layer.params * layer.positions
             elif layer.kind == "channel":
                 p, f = o * layer.params, 0
             else:

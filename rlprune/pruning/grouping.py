@@ -21,11 +21,14 @@ from torch_pruning import _helpers as tp_helpers
 
 from rlprune.adapters.base import AgentAdapter, Component
 from rlprune.pruning.channelwise import channelwise_pruners, is_channelwise_handler
+from rlprune.pruning.modes import evaluation
 
 __all__ = ["ComponentGrouper", "LayerRef", "PruningGroup"]
 
-_OUT_FNS = (tp.prune_linear_out_channels,)
-_IN_FNS = (tp.prune_linear_in_channels,)
+_OUT_FNS = (tp.prune_linear_out_channels, tp.prune_conv_out_channels)
+_IN_FNS = (tp.prune_linear_in_channels, tp.prune_conv_in_channels)
+_ROOTS = [nn.Linear, nn.Conv1d, nn.Conv2d]
+"""Layers whose output channels define a group."""
 _NORM_FNS = (tp.prune_layernorm_out_channels,)
 
 
@@ -36,15 +39,31 @@ class LayerRef:
     Args:
         component: the component holding the layer.
         name: module name inside the component.
-        role: ``"out"`` (Linear rows), ``"in"`` (Linear columns), ``"norm"`` (LayerNorm) or
-            ``"channel"`` (a channelwise layer, ``rlprune.layers``).
-        idxs: the layer's channel indices, aligned with the group's channels.
+        role: ``"out"`` (Linear rows, convolution filters), ``"in"`` (Linear columns,
+            convolution input channels), ``"norm"`` (LayerNorm) or ``"channel"`` (a
+            channelwise layer, ``rlprune.layers``).
+        idxs: the layer's channel indices, aligned with the group's channels unless
+            ``roots`` says otherwise.
     """
 
     component: str
     name: str
     role: str
     idxs: tuple[int, ...]
+    roots: tuple[int, ...] = ()
+    """The group channel each of ``idxs`` belongs to (a Linear after a flatten reads
+    height x width inputs of each convolution channel); empty: ``idxs`` are aligned."""
+
+    def indices(self, channels) -> list[int]:
+        """The layer's indices that carry the given group channels."""
+        if not self.roots:
+            return [self.idxs[c] for c in channels]
+        chosen = set(channels)
+        return [i for i, root in zip(self.idxs, self.roots) if root in chosen]
+
+    def spread(self, channels: int) -> int:
+        """The layer's indices per group channel."""
+        return len(self.idxs) // channels
 
 
 @dataclass
@@ -111,19 +130,15 @@ class ComponentGrouper:
 
     def _component_groups(self, component: Component) -> list[PruningGroup]:
         module = component.module
-        modes = {m: m.training for m in module.modules()}  # each layer's own mode back
-        module.eval()
-        with torch.enable_grad():
+        with evaluation(module), torch.enable_grad():
             graph = tp.DependencyGraph().build_dependency(
                 module, example_inputs=component.example_input, verbose=False,
                 customized_pruners=channelwise_pruners(module))
-        for m, training in modes.items():
-            m.training = training
         self.graphs[component.name] = graph
         names = {m: n for n, m in module.named_modules()}
         groups = []
         for group in graph.get_all_groups(ignored_layers=list(component.output_layers),
-                                          root_module_types=[nn.Linear]):
+                                          root_module_types=_ROOTS):
             root_module = group[0].dep.target.module
             refs = []
             for item in group:
@@ -138,7 +153,7 @@ class ComponentGrouper:
                             "(rlprune.layers) only")
                     continue
                 refs.append(LayerRef(component.name, names[dep.target.module], role,
-                                     tuple(int(i) for i in idxs)))
+                                     tuple(int(i) for i in idxs), _roots(item)))
             channels = len(group[0].idxs)
             root = names[root_module]
             groups.append(PruningGroup(f"{component.name}/{root}", component.name, root,
@@ -180,7 +195,7 @@ class ComponentGrouper:
                     joined.root_idxs = [r - offset for r in item.root_idxs]
                     merged.items.append(joined)
                     refs.append(LayerRef(cname, names[item.dep.target.module], role,
-                                         tuple(int(i) for i in item.idxs)))
+                                         tuple(int(i) for i in item.idxs), _roots(joined)))
         root_component, root_module = anchors[0][0], anchors[0][1]
         root = self.components[root_component].module
         root_name = next(n for n, m in root.named_modules() if m is root_module)
@@ -200,6 +215,12 @@ class ComponentGrouper:
     def root_module(self, group: PruningGroup) -> nn.Module:
         """The layer whose output channels are the group's channels."""
         return self.module(group.layers[0])
+
+
+def _roots(item) -> tuple[int, ...]:
+    """The group channel of each index; empty where index ``j`` is channel ``j``."""
+    roots = tuple(int(r) for r in item.root_idxs)
+    return () if roots == tuple(range(len(roots))) else roots
 
 
 def _role(handler) -> str | None:

@@ -18,6 +18,7 @@ import torch_pruning as tp
 from torch import nn
 
 from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.modes import evaluation
 
 __all__ = [
     "CRITERIA",
@@ -37,7 +38,8 @@ __all__ = [
 class ChannelStats:
     """Per consumer layer, per input channel: E|a|, E|a*g| and E[(a*g)^2].
 
-    ``a`` is the input a Linear layer receives, ``g`` the gradient of a random projection
+    ``a`` is the input a Linear or convolution layer receives (a convolution's summed over
+    positions), ``g`` the gradient of a random projection
     ``v . f(x)`` of the component's output with respect to it (``v ~ N(0, I)`` per
     sample). ``a*g`` is the first-order change of the output when the channel is
     removed, so E[(a*g)^2] estimates the output Fisher information of a channel mask.
@@ -81,27 +83,25 @@ def collect_channel_stats(
             _store[module] = x
 
         handles = [m.register_forward_pre_hook(capture) for m in consumers]
-        was_training = component.module.training
-        component.module.eval()
+        batch = inputs[cname].detach().float()
         try:
-            batch = inputs[cname].detach().float()
-            for start in range(0, batch.shape[0], chunk):
-                x = batch[start:start + chunk].clone().requires_grad_(True)
-                out = component.module(x)
-                projection = torch.randn(out.shape, generator=generator)
-                component.module.zero_grad(set_to_none=True)
-                (out * projection).sum().backward()
-                for module, a in captured.items():
-                    ag = (a * a.grad).detach()
-                    for key, value in (("abs", a.detach().abs()), ("taylor", ag.abs()),
-                                       ("fisher", ag.pow(2))):
-                        flat = value.reshape(-1, value.shape[-1]).sum(0)
-                        sums[key][module] = sums[key].get(module, 0) + flat
+            with evaluation(component.module):
+                for start in range(0, batch.shape[0], chunk):
+                    x = batch[start:start + chunk].clone().requires_grad_(True)
+                    out = component.module(x)
+                    projection = torch.randn(out.shape, generator=generator)
+                    component.module.zero_grad(set_to_none=True)
+                    (out * projection).sum().backward()
+                    for module, a in captured.items():
+                        ag = (a * a.grad).detach()
+                        for key, value in (("abs", a.detach().abs()), ("taylor", ag.abs()),
+                                           ("fisher", ag.pow(2))):
+                            sums[key][module] = sums[key].get(module, 0) + \
+                                _per_channel(module, value)
         finally:
             for h in handles:
                 h.remove()
             component.module.zero_grad(set_to_none=True)
-            component.module.train(was_training)
         count = batch.shape[0]
         stats.samples = max(stats.samples, count)
         for module in consumers:
@@ -111,11 +111,24 @@ def collect_channel_stats(
     return stats
 
 
+def _per_channel(module: nn.Module, value: torch.Tensor) -> torch.Tensor:
+    """A statistic of a layer's input summed per input channel (the last axis of a
+    Linear's input, axis 1 of a convolution's, over every position)."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        value = value.transpose(1, -1)
+    return value.reshape(-1, value.shape[-1]).sum(0)
+
+
 def _consumer_items(group):
-    """(module, idxs, root_idxs) for each Linear of the group that reads the channels."""
+    """(module, idxs, root_idxs) for each layer of the group that reads the channels."""
     for item in group:
-        if item.dep.handler == tp.prune_linear_in_channels:
+        if item.dep.handler in (tp.prune_linear_in_channels, tp.prune_conv_in_channels):
             yield item.dep.target.module, item.idxs, item.root_idxs
+
+
+def _outgoing_norm(module: nn.Module, idxs) -> torch.Tensor:
+    """Norm of the weights that read each of the input channels ``idxs``."""
+    return module.weight.transpose(0, 1)[idxs].flatten(1).norm(dim=1)
 
 
 class _StatImportance(tp.importance.Importance):
@@ -133,7 +146,7 @@ class _StatImportance(tp.importance.Importance):
                 continue
             score = self.table[module][idxs]
             if self.weighted:
-                score = score * module.weight[:, idxs].norm(dim=0)
+                score = score * _outgoing_norm(module, idxs)
             total.scatter_add_(0, torch.as_tensor(root_idxs), score)
             count += 1
         if count == 0:

@@ -24,6 +24,7 @@ from rlprune.layers import channelwise_layer
 from rlprune.pruning.accounting import CostModel
 from rlprune.pruning.channelwise import narrowed
 from rlprune.pruning.grouping import ComponentGrouper
+from rlprune.pruning.modes import evaluation
 from rlprune.timing import time_calls, torch_threads
 
 __all__ = ["LatencyModel", "LayerTimes"]
@@ -63,25 +64,36 @@ class LayerTimes:
 
     def linear(self, in_features: int, out_features: int, rows: int) -> float:
         shape = (self._width(in_features), self._width(out_features))
-        return self._measure(("linear", *shape, rows), lambda: nn.Linear(*shape), shape[0],
+        return self._measure(("linear", *shape, rows), lambda: nn.Linear(*shape), shape[:1],
                              rows)
 
-    def elementwise(self, layer: nn.Module, width: int, rows: int) -> float:
-        """A normalisation or activation over ``width`` features (a LayerNorm or channelwise
-        layer is rebuilt at that width; a parameter-free layer is timed as it is)."""
-        width = self._width(width)
-        if isinstance(layer, nn.LayerNorm):
-            return self._measure(("norm", width, rows), lambda: nn.LayerNorm(width), width,
-                                 rows)
-        if channelwise_layer(layer) is not None:
-            return self._measure((type(layer).__name__, width, rows),
-                                 lambda: narrowed(layer, width).eval(), width, rows)
-        return self._measure((type(layer).__name__, repr(layer), width, rows), lambda: layer,
-                             width, rows)
+    def conv(self, layer: nn.Module, in_channels: int, out_channels: int,
+             spatial: tuple[int, ...], rows: int) -> float:
+        """A convolution like ``layer`` between the given channel counts, on inputs of
+        ``spatial`` size."""
+        shape = (self._width(in_channels), self._width(out_channels))
+        settings = (layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        key = (type(layer).__name__, *shape, repr(settings), *spatial, rows)
+        return self._measure(key, lambda: type(layer)(*shape, *settings),
+                             (shape[0], *spatial), rows)
 
-    def _measure(self, key: tuple, build, width: int, rows: int) -> float:
+    def elementwise(self, layer: nn.Module, shape: tuple[int, ...], rows: int) -> float:
+        """A normalisation or activation on inputs of ``shape`` per sample, channels first
+        (a LayerNorm or channelwise layer is rebuilt at that width; a parameter-free layer
+        is timed as it is)."""
+        shape = (self._width(shape[0]), *shape[1:])
+        if isinstance(layer, nn.LayerNorm):
+            return self._measure(("norm", *shape, rows), lambda: nn.LayerNorm(shape[0]),
+                                 shape, rows)
+        if channelwise_layer(layer) is not None:
+            return self._measure((type(layer).__name__, *shape, rows),
+                                 lambda: narrowed(layer, shape[0]).eval(), shape, rows)
+        return self._measure((type(layer).__name__, repr(layer), *shape, rows), lambda: layer,
+                             shape, rows)
+
+    def _measure(self, key: tuple, build, shape: tuple[int, ...], rows: int) -> float:
         if key not in self._seconds:
-            layer, x = build(), torch.randn(rows, width)
+            layer, x = build(), torch.randn(rows, *shape)
             with torch.no_grad(), torch_threads(self.threads):
                 self._seconds[key] = time_calls(lambda: layer(x), repeats=5, warmup=1,
                                                 min_seconds=5e-4).median
@@ -103,8 +115,9 @@ class LatencyModel:
                  scale: float = 1.0) -> None:
         self.costs, self.times = CostModel(grouper), times
         self.calls = grouper.agent.step_calls()
-        modules = {name: c.module for name, c in grouper.agent.components().items()}
-        self._layers = {name: _leaves(modules[name]) for name in self.calls}
+        components = grouper.agent.components()
+        self._layers = {name: _leaves(components[name].module, components[name].example_input)
+                        for name in self.calls}
         self.overhead, self.scale = overhead, scale
 
     def fitted(self, measured: list[tuple[Mapping[str, int], float]]) -> LatencyModel:
@@ -151,18 +164,35 @@ class LatencyModel:
 
     def _component(self, component: str, removed: Mapping[str, int], rows: int) -> float:
         seconds, width = 0.0, 0
-        for name, layer in self._layers[component]:
+        for name, layer, shape in self._layers[component]:
             key = (component, name)
-            if isinstance(layer, nn.Linear):
+            if isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)):
                 fan_in, width = (self.costs.shape(key, removed) if key in self.costs.layers
-                                 else (layer.in_features, layer.out_features))
-                seconds += self.times.linear(fan_in, width, rows)
+                                 else (shape[0], _out_width(layer)))
+                seconds += (self.times.linear(fan_in, width, rows)
+                            if isinstance(layer, nn.Linear)
+                            else self.times.conv(layer, fan_in, width, shape[1:], rows))
             elif width:  # norms and activations act on the last layer's output
-                seconds += self.times.elementwise(layer, width, rows)
+                seconds += self.times.elementwise(layer, (width, *shape[1:]), rows)
         return seconds
 
 
-def _leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Layers that compute, in definition order (the forward order of an MLP)."""
-    return [(name, m) for name, m in module.named_modules()
-            if not list(m.children()) and not isinstance(m, _FREE)]
+def _out_width(layer: nn.Module) -> int:
+    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
+def _leaves(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module, tuple]]:
+    """Layers that compute, in the order a forward pass of ``example`` runs them (a layer
+    run twice counts twice), each with its input shape per sample (channels first)."""
+    names = {m: n for n, m in module.named_modules()}
+    run: list[tuple[str, nn.Module, tuple]] = []
+    hooks = [m.register_forward_pre_hook(
+        lambda m, args: run.append((names[m], m, tuple(args[0].shape[1:]))))
+        for m in module.modules() if not list(m.children()) and not isinstance(m, _FREE)]
+    try:
+        with evaluation(module), torch.no_grad():
+            module(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return run

@@ -42,7 +42,9 @@ class ChannelMasks:
                 module = grouper.module(ref)
                 target = {"in": self._in_masks, "norm": self._norm_masks}.get(ref.role)
                 if target is not None:
-                    target.setdefault(module, []).append((group.id, torch.tensor(ref.idxs)))
+                    roots = ref.roots or range(len(ref.idxs))
+                    target.setdefault(module, []).append(
+                        (group.id, torch.tensor(ref.idxs), torch.tensor(roots)))
         self._handles = [m.register_forward_pre_hook(self._mask_input)
                          for m in self._in_masks]
         self._handles += [m.register_forward_hook(self._masked_norm)
@@ -77,19 +79,21 @@ class ChannelMasks:
 
     def _refresh(self) -> None:
         """Per layer full-width masks; None where a layer is untouched (exact dense path)."""
-        for table, width_of in ((self._in_masks, lambda m: m.in_features),
+        for table, width_of in ((self._in_masks, _input_width),
                                 (self._norm_masks, lambda m: m.normalized_shape[-1])):
             for module, parts in table.items():
                 full = torch.ones(width_of(module))
-                for gid, idxs in parts:
-                    full = full.index_put((idxs,), self.masks[gid])
-                dense = all(bool((self.masks[gid] == 1).all()) for gid, _ in parts)
+                for gid, idxs, roots in parts:
+                    full = full.index_put((idxs,), self.masks[gid][roots])
+                dense = all(bool((self.masks[gid] == 1).all()) for gid, _, _ in parts)
                 self._full[module] = None if dense else full
 
     def _mask_input(self, module: nn.Module, args):
         mask = self._full[module]
         if mask is None:
             return None
+        if isinstance(module, nn.modules.conv._ConvNd):  # channels first: (N, C, *spatial)
+            mask = mask.reshape(-1, *[1] * (args[0].dim() - 2))
         return (args[0] * mask,) + tuple(args[1:])
 
     def _masked_norm(self, module: nn.LayerNorm, args, output):
@@ -118,3 +122,9 @@ class ChannelMasks:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _input_width(module: nn.Module) -> int:
+    """Input features of a Linear, input channels of a convolution."""
+    return module.in_channels if isinstance(module, nn.modules.conv._ConvNd) else \
+        module.in_features

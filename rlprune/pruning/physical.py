@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch_pruning as tp
+from torch import nn
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.layers import channelwise_layer
@@ -16,11 +17,14 @@ __all__ = ["prune_physically"]
 
 _HANDLERS = {"out": tp.prune_linear_out_channels, "in": tp.prune_linear_in_channels,
              "norm": tp.prune_layernorm_out_channels}
+_CONV_HANDLERS = {"out": tp.prune_conv_out_channels, "in": tp.prune_conv_in_channels}
 
 
 def _prune(module, role: str, idxs: list[int]) -> None:
     if role == "channel":
         ChannelwisePruner(channelwise_layer(module)).prune_out_channels(module, idxs)
+    elif isinstance(module, nn.modules.conv._ConvNd):
+        _CONV_HANDLERS[role](module, idxs)
     else:
         _HANDLERS[role](module, idxs)
 
@@ -57,7 +61,7 @@ def prune_physically(agent: AgentAdapter, plan: PruningPlan | Mapping[str, Seque
             raise ValueError(f"plan removes every channel of {gid}")
         for ref in group.layers:
             removals.setdefault((ref.component, ref.name, ref.role), set()).update(
-                ref.idxs[i] for i in idxs)
+                ref.indices(idxs))
         if group.component == "interface":
             _record_interface(pruned, gid.split("/", 1)[1], group.channels, idxs)
     for (component, name, role), idxs in removals.items():
