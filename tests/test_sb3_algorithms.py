@@ -151,39 +151,63 @@ def test_onnx_policy_matches_predict(trained, tmp_path):
 
 
 class _Pixels(gymnasium.Env):
-    """36x36 RGB frames (the smallest NatureCNN takes), two actions."""
+    """36x36 RGB frames (the smallest NatureCNN takes) and a Discrete or Box action."""
 
     observation_space = gymnasium.spaces.Box(0, 255, (36, 36, 3), np.uint8)
-    action_space = gymnasium.spaces.Discrete(2)
+
+    def __init__(self, discrete: bool = True) -> None:
+        self.action_space = gymnasium.spaces.Discrete(3) if discrete else \
+            gymnasium.spaces.Box(-1, 1, (2,), np.float32)
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
         return self.observation_space.sample(), {}
 
     def step(self, action):
-        return self.observation_space.sample(), float(action), False, False, {}
+        return self.observation_space.sample(), 0.0, False, False, {}
 
 
-def test_a_cnn_policy_acts_and_prunes_its_mlp_keeping_the_convolutions(tmp_path):
-    from stable_baselines3 import PPO
+# algorithm -> (discrete actions, constructor kwargs, convolutions pruned, sparsity)
+_PIXEL_CASES = {
+    "PPO": (True, {"n_steps": 32, "batch_size": 16}, True, 0.5),
+    "DQN": (True, {"learning_starts": 0, "buffer_size": 100}, True, 0.5),
+    "QRDQN": (True, {"learning_starts": 0, "buffer_size": 100}, True, 0.5),
+    "SAC": (False, {"learning_starts": 0, "buffer_size": 100}, False, 0.02),  # MLP only
+}
 
-    model = PPO("CnnPolicy", _Pixels(), n_steps=32, batch_size=16, seed=0, device="cpu",
-                policy_kwargs={"net_arch": [32]})
-    model.save(tmp_path / "ppo-pixels.zip")
-    agent = load_agent(tmp_path / "ppo-pixels.zip")
+
+@pytest.mark.parametrize("name", sorted(_PIXEL_CASES))
+def test_cnn_policies_prune_and_sb3_reloads_them(name, tmp_path):
+    """NatureCNN's filters prune where one description rebuilds every extractor of the
+    policy (the pruned zip names rlprune's ResizedExtractor); elsewhere it is kept whole
+    and the MLP after it prunes."""
+    discrete, kwargs, convolutions, rho = _PIXEL_CASES[name]
+    cls = ALGORITHMS[name].load_class()
+    model = cls("CnnPolicy", _Pixels(discrete), seed=0, device="cpu",
+                policy_kwargs={"net_arch": [32], "features_extractor_kwargs":
+                               {"features_dim": 64}}, **kwargs)
+    model.save(tmp_path / "agent.zip")
+    agent = load_agent(tmp_path / "agent.zip")
     frames = np.stack([agent.observation_space.sample() for _ in range(6)])
     np.testing.assert_array_equal(agent.act(frames),
                                   agent.model.predict(frames, deterministic=True)[0])
     grouper = ComponentGrouper(agent)
-    assert [g.id for g in grouper.groups] == ["actor/body.0"]  # the extractor is kept
-    plan = baseline_plan(grouper, "magnitude", 0.1, 0.05)
-    inputs = agent.component_inputs(frames, agent.act(frames))["actor"]
+    pruned_convs = [g.id for g in grouper.groups if ".cnn." in g.id]
+    assert bool(pruned_convs) == convolutions
+    plan = baseline_plan(grouper, "magnitude", rho, 0.01)
+    acting = ALGORITHMS[name].family.acting
+    inputs = agent.component_inputs(frames, agent.act(frames))[acting]
     with ChannelMasks(grouper) as masks:
         masks.set_plan(plan)
-        masked = grouper.components["actor"].module(inputs)
+        masked = grouper.components[acting].module(inputs)
     pruned = prune_physically(agent, plan)
-    torch.testing.assert_close(pruned.components()["actor"].module(inputs), masked)
+    torch.testing.assert_close(pruned.components()[acting].module(inputs), masked,
+                               rtol=1e-5, atol=1e-5)
     pruned.save(tmp_path / "pruned.zip")
-    reloaded = PPO.load(tmp_path / "pruned.zip", device="cpu")
-    np.testing.assert_array_equal(reloaded.predict(frames, deterministic=True)[0],
-                                  pruned.act(frames))
+    reloaded = cls.load(tmp_path / "pruned.zip", device="cpu")
+    assert sum(p.numel() for p in reloaded.policy.parameters()) == sum(
+        p.numel() for p in pruned.model.policy.parameters())
+    np.testing.assert_allclose(reloaded.predict(frames, deterministic=True)[0],
+                               pruned.act(frames), rtol=1e-5, atol=1e-5)
+    reloaded.set_env(_Pixels(discrete))
+    reloaded.learn(40)  # optimisers, targets and the value branch fit the pruned shapes

@@ -5,8 +5,10 @@ Components are thin views (``sb3_modules``) of the policy's own submodules, so p
 component prunes the SB3 policy in place and ``model.predict`` keeps working: the acting
 network (``actor``; ``q_net``/``quantile_net`` for DQN/QR-DQN) and the networks that never
 act (critic heads ``qf0, qf1...``, the on-policy ``critic``). By default only the acting
-network is pruned: it is what runs on the embedded target. Features extractors with
-weights (``CnnPolicy``'s NatureCNN) are kept whole; the MLP layers after them are pruned.
+network is pruned: it is what runs on the embedded target. A features extractor with
+weights (``CnnPolicy``'s NatureCNN) prunes with it where SB3 builds every extractor of the
+policy alike (DQN, QR-DQN, on-policy with a shared extractor; ``sb3_extractors`` describes
+the pruned one to SB3), else it is kept whole and the MLP layers after it prune.
 
 Zips of every SB3 era load: gym-era (SB3 1.x) pickles through ``sb3_legacy``, and the
 statistics, task and env kwargs RL Zoo keeps in its folders through ``rl_zoo``.
@@ -30,6 +32,7 @@ from rlprune.adapters.base import EPISODE_RETURN, Calls, Component, Interface, p
 from rlprune.adapters.registry import AgentKind, FileProbe, register_agent_kind
 from rlprune.adapters.rl_zoo import rl_zoo_files
 from rlprune.adapters.sb3_algorithms import ALGORITHMS, ActingParts, ActionHead, algorithm_for
+from rlprune.adapters.sb3_extractors import resized_settings
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
 from rlprune.adapters.sb3_modules import Chain, Critic, flat_width, hidden_widths
 from rlprune.adapters.sb3_saving import equal_width_critics, rebuild_optimizers, write_card
@@ -161,20 +164,25 @@ class SB3Adapter:
     def components(self) -> dict[str, Component]:
         """Views in eval mode, as ``predict`` runs the policy (batch norms use their
         running statistics)."""
-        self.model.policy.set_training_mode(False)
+        policy = self.model.policy
+        policy.set_training_mode(False)
         parts = self._parts()
-        acting = Chain(parts.extractor, parts.body, list(parts.heads))
+        acting = Chain(parts.extractor, parts.body, list(parts.heads), list(parts.side))
         example = torch.zeros(1, self._input_width())
-        # A features extractor with weights (NatureCNN, custom) is kept whole: SB3 rebuilds
-        # it from its class, and on-policy policies share it with the value branch.
-        kept = [*parts.pinned, *_linears(parts.extractor)]
+        # Side networks keep their widths; a features extractor with weights (NatureCNN)
+        # prunes only where the family says one description rebuilds all of them.
+        kept = [*parts.pinned, *_layers(*parts.side)]
+        if not self.family.extractor_prunable(policy):
+            kept += _layers(parts.extractor)
         outputs = (*parts.heads, *kept) if parts.heads else (_last_linear(parts.body), *kept)
         out = {self.family.acting: Component(self.family.acting, acting, example, outputs)}
-        for name, module in self.family.optional(self.model.policy).items():
+        for name, module in self.family.optional(policy).items():
             if isinstance(module, Critic):
                 example = torch.zeros(1, flat_width(self.observation_space)
                                       + flat_width(self.action_space))
-            out[name] = Component(name, module, example, (_last_linear(module),))
+            # the acting network's extractor is pruned (or kept) through the acting view
+            out[name] = Component(name, module, example,
+                                  (_last_linear(module), *_layers(module.extractor)))
         return out
 
     @torch.no_grad()
@@ -256,9 +264,14 @@ class SB3Adapter:
         networks and optimisers are rebuilt over the new parameters (``learn`` goes on).
         SB3 builds every critic head from one list: the first head's widths are recorded
         here, and ``save`` pads heads of different widths to one list."""
+        policy = self.model.policy
         acting = [m.out_features for m in _linears(self._parts().body)]
         optional = self._optional_widths() or [[]]
         self.model.policy_kwargs["net_arch"] = self.family.net_arch(acting, optional)
+        if self.family.extractor_prunable(policy):
+            self.model.policy_kwargs.update(resized_settings(
+                self.family.extractor(policy), policy.features_extractor_class,
+                policy.features_extractor_kwargs, self.observation_space) or {})
         self._sync_targets()
         rebuild_optimizers(self.family.optimized(self.model.policy))
 
@@ -310,6 +323,12 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
 
 def _last_linear(module: nn.Module) -> nn.Linear:
     return _linears(module)[-1]
+
+
+def _layers(*modules: nn.Module) -> list[nn.Module]:
+    """Linear and convolution layers: what can root a pruning group."""
+    return [m for module in modules for m in module.modules()
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
 
 
 register_agent_kind(AgentKind(

@@ -29,13 +29,16 @@ class ActingParts:
 
     ``heads`` empty: the body's last Linear is the output. ``pinned``: hidden layers whose
     output width must not change although they are not outputs (gSDE's noise matrix is
-    sized by the actor's last hidden layer).
+    sized by the actor's last hidden layer). ``side``: networks that also read the
+    extractor's features without acting (the value branch of a shared extractor): they
+    follow a pruned extractor and keep their own widths.
     """
 
     extractor: nn.Module
     body: nn.Module
     heads: tuple[nn.Module, ...]
     pinned: tuple[nn.Module, ...] = ()
+    side: tuple[nn.Module, ...] = ()
 
 
 def _linears(module: nn.Module) -> list[nn.Linear]:
@@ -67,6 +70,17 @@ class Family:
     def optional(self, policy) -> dict[str, nn.Module]:
         """Networks that never act (critics): name -> module."""
         return {}
+
+    def extractor_prunable(self, policy) -> bool:
+        """Whether the acting network's features extractor may be pruned: only where SB3
+        builds every extractor of the policy alike (a Q-network and its target, one
+        extractor shared by actor and critic), since one class and its arguments in
+        ``policy_kwargs`` describe them all."""
+        return False
+
+    def extractor(self, policy) -> nn.Module:
+        """The SB3 features extractor of the acting network."""
+        raise NotImplementedError
 
     def action_kind(self, policy) -> str:
         """How the acting output becomes an action: see ``ActionHead``."""
@@ -133,14 +147,21 @@ class ActorCritic(Family):
 
     def parts(self, policy) -> ActingParts:
         body = policy.mlp_extractor.policy_net
+        side = (nn.Sequential(policy.mlp_extractor.value_net, policy.value_net),) \
+            if self.extractor_prunable(policy) else ()
         return ActingParts(_observed(policy, policy.pi_features_extractor), body,
-                           (policy.action_net,),
-                           _gsde_pinned(policy, body))
+                           (policy.action_net,), _gsde_pinned(policy, body), side)
 
     def optional(self, policy) -> dict[str, nn.Module]:
         return {"critic": Chain(_observed(policy, policy.vf_features_extractor),
                                 policy.mlp_extractor.value_net,
                                 [policy.value_net])}
+
+    def extractor_prunable(self, policy) -> bool:
+        return bool(policy.share_features_extractor)
+
+    def extractor(self, policy) -> nn.Module:
+        return policy.pi_features_extractor
 
     def action_kind(self, policy) -> str:
         if isinstance(policy.action_space, spaces.Box):
@@ -166,6 +187,9 @@ class RecurrentActorCritic(ActorCritic):
         return {"critic": Chain(nn.Identity(), policy.mlp_extractor.value_net,
                                 [policy.value_net])}
 
+    def extractor_prunable(self, policy) -> bool:
+        return False
+
 
 class QNetwork(Family):
     """DQN: one MLP from observation to a Q value per action; acts greedily."""
@@ -186,6 +210,12 @@ class QNetwork(Family):
     def optimized(self, policy):
         return [(policy, policy.q_net.parameters())]
 
+    def extractor_prunable(self, policy) -> bool:
+        return True
+
+    def extractor(self, policy) -> nn.Module:
+        return policy.q_net.features_extractor
+
 
 class QuantileNetwork(QNetwork):
     """QR-DQN: like DQN with ``n_quantiles`` outputs per action; acts on their mean."""
@@ -202,6 +232,9 @@ class QuantileNetwork(QNetwork):
 
     def optimized(self, policy):
         return [(policy, policy.quantile_net.parameters())]
+
+    def extractor(self, policy) -> nn.Module:
+        return policy.quantile_net.features_extractor
 
 
 class LinearSearchPolicy(Family):

@@ -34,18 +34,20 @@ class ObservationInput(nn.Module):
 
 
 class Chain(nn.Module):
-    """features extractor -> MLP body -> output heads, concatenated (none: the body's output)."""
+    """features extractor -> MLP body -> output heads, concatenated (none: the body's
+    output); ``side`` networks read the features too and are concatenated after."""
 
-    def __init__(self, extractor: nn.Module, body: nn.Module, heads: list[nn.Module]) -> None:
+    def __init__(self, extractor: nn.Module, body: nn.Module, heads: list[nn.Module],
+                 side: list[nn.Module] = ()) -> None:
         super().__init__()
         self.extractor, self.body = extractor, body
-        self.heads = nn.ModuleList(heads)
+        self.heads, self.side = nn.ModuleList(heads), nn.ModuleList(side)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        latent = self.body(self.extractor(obs))
-        if not len(self.heads):
-            return latent
-        return torch.cat([head(latent) for head in self.heads], dim=-1)
+        features = self.extractor(obs)
+        latent = self.body(features)
+        outputs = [head(latent) for head in self.heads] if len(self.heads) else [latent]
+        return torch.cat([*outputs, *(net(features) for net in self.side)], dim=-1)
 
 
 class Critic(nn.Module):
