@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 
 from envs.dmc import DMCEnv, dmc_task_names
 from envs.perturb import PerturbationSpec, apply_perturbations
+from envs.zoo_wrappers import apply_wrappers
+
+try:  # Atari games (RL Zoo's DQN, QR-DQN, PPO and A2C agents) where ale-py is installed
+    import ale_py
+
+    gym.register_envs(ale_py)
+except ImportError:
+    pass
 
 __all__ = ["ActionRepeat", "current_spec", "episode_length", "make_env", "make_vector_env",
            "resolve_spec"]
@@ -104,6 +112,7 @@ def make_env(
     perturb: str | Mapping[str, float] | list[PerturbationSpec] | None = None,
     perturb_seed: int = 0,
     render_mode: str | None = None,
+    wrappers: Sequence[Sequence[Any]] = (),
     **gym_kwargs: Any,
 ) -> gym.Env:
     """Builds one environment.
@@ -115,6 +124,8 @@ def make_env(
         perturb: perturbations to wrap the env in (see ``envs.perturb``).
         perturb_seed: base seed of the noise perturbations.
         render_mode: ``None`` or ``"rgb_array"``.
+        wrappers: RL Zoo wrappers the agent acts through (``envs.zoo_wrappers``), applied
+            before the perturbations.
         **gym_kwargs: passed on to ``gymnasium.make`` for Gymnasium ids.
 
     Raises:
@@ -130,6 +141,7 @@ def make_env(
     else:
         env = gym.make(name, max_episode_steps=max_episode_steps, render_mode=render_mode,
                        **gym_kwargs)
+    env = apply_wrappers(env, wrappers)
     env = apply_perturbations(env, perturb, seed=perturb_seed)
     if action_repeat != 1:
         env = ActionRepeat(env, action_repeat)

@@ -129,8 +129,8 @@ def test_config_normalize_forms(tmp_path, config, normalized):
 def test_settings_that_rlprune_cannot_honour_are_refused(tmp_path):
     (tmp_path / "agent.zip").write_bytes(b"")
     (tmp_path / "config.yml").write_text(
-        "env_wrapper: sb3_contrib.common.wrappers.TimeFeatureWrapper\nframe_stack: 1\n")
-    with pytest.raises(ValueError, match="env_wrapper: sb3_contrib.*TimeFeatureWrapper"):
+        "env_wrapper: rl_zoo3.wrappers.HistoryWrapper\nframe_stack: 1\n")
+    with pytest.raises(ValueError, match="env_wrapper: rl_zoo3.wrappers.HistoryWrapper"):
         rl_zoo_files(tmp_path / "agent.zip").check_supported()
     (tmp_path / "config.yml").write_text("normalize: dict(norm_obs=os.system('x'))\n")
     with pytest.raises(ValueError, match="not a dict of literals"):
@@ -138,6 +138,17 @@ def test_settings_that_rlprune_cannot_honour_are_refused(tmp_path):
     (tmp_path / "config.yml").write_text("!!python/object/apply:os.system ['x']\n")
     with pytest.raises(ValueError, match="expected a mapping"):
         rl_zoo_files(tmp_path / "agent.zip")
+
+
+def test_wrappers_rlprune_applies_become_specs_in_every_config_form(tmp_path):
+    (tmp_path / "agent.zip").write_bytes(b"")
+    time_feature = "sb3_contrib.common.wrappers.TimeFeatureWrapper"
+    for form in (time_feature, f"[{time_feature}]", f"[{{{time_feature}: {{max_steps: 500}}}}]"):
+        (tmp_path / "config.yml").write_text(f"env_wrapper: {form}\nframe_stack: 2\n")
+        files = rl_zoo_files(tmp_path / "agent.zip")
+        files.check_supported()
+        kwargs = {"max_steps": 500} if "max_steps" in form else {}
+        assert files.env_wrappers == ([time_feature, kwargs], ["frame_stack", {"n": 2}])
 
 
 def test_env_kwargs_are_applied_when_acting(tmp_path):

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from envs.zoo_wrappers import is_supported_wrapper
+
 __all__ = ["STATISTICS_FILES", "RLZooFiles", "read_zoo_yaml", "rl_zoo_files"]
 
 STATISTICS_FILES = ("vecnormalize.pkl", "vec_normalize.pkl")
@@ -28,8 +30,8 @@ _ENV_ID = re.compile(r"^[A-Za-z][\w.:/-]*-v\d+$")
 _RUN_DIR = re.compile(r"^(.+)_\d+$")
 _ZOO_ALGOS = frozenset({"a2c", "ars", "crossq", "ddpg", "dqn", "ppo", "ppo_lstm",
                         "ppo_mask", "qrdqn", "sac", "td3", "tqc", "trpo"})
-_WRAPPERS = ("env_wrapper", "vec_env_wrapper", "frame_stack")
-"""config.yml keys whose wrappers RL Zoo applies when acting and rlprune does not (yet)."""
+_VEC_WRAPPERS = ("vec_env_wrapper",)
+"""config.yml keys of wrappers RL Zoo applies when acting and rlprune does not (yet)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ class RLZooFiles:
     env_kwargs: dict[str, Any]
     """Keyword arguments of the env it was trained on (args.yml or the card, then
     env_kwargs.yml)."""
-    wrappers: tuple[str, ...]
+    env_wrappers: tuple[list, ...]
+    """The env wrappers the agent acts through, as ``envs.zoo_wrappers`` specs
+    (``[name, kwargs]``, innermost first): config.yml's ``env_wrapper`` then ``frame_stack``."""
+    unsupported: tuple[str, ...]
     """Wrappers RL Zoo applies when acting and rlprune does not (``"env_wrapper: ..."``)."""
     searched: tuple[Path, ...]
     """The folders looked in, in order."""
@@ -130,13 +135,32 @@ class RLZooFiles:
 
     def check_supported(self) -> None:
         """Raises ValueError if acting needs a wrapper rlprune does not apply."""
-        if self.wrappers:
-            raise ValueError(f"{self.agent} acts through RL Zoo's {'; '.join(self.wrappers)}, "
+        if self.unsupported:
+            raise ValueError(f"{self.agent} acts through RL Zoo's {'; '.join(self.unsupported)}, "
                              "which rlprune does not apply yet")
         unread = [f"{k}={v.tag}" for k, v in self.env_kwargs.items() if isinstance(v, Unread)]
         if unread:
             raise ValueError(f"{self.agent}: env kwargs {', '.join(unread)} are Python objects "
                              "rlprune does not build; give an equivalent --env instead")
+
+
+def _env_wrappers(config: dict[str, Any]) -> tuple[tuple[list, ...], tuple[str, ...]]:
+    """(specs rlprune applies, descriptions of those it does not) from config.yml's
+    ``env_wrapper`` (a class path, ``{path: kwargs}``, or a list of them), ``frame_stack``
+    and ``vec_env_wrapper``."""
+    listed = config.get("env_wrapper") or []
+    listed = listed if isinstance(listed, list) else [listed]
+    specs: list[list] = []
+    unsupported = [f"{key}: {config[key]}" for key in _VEC_WRAPPERS if config.get(key)]
+    for entry in listed:
+        name, kwargs = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+        if is_supported_wrapper(str(name)) and isinstance(kwargs or {}, dict):
+            specs.append([str(name), dict(kwargs or {})])
+        else:
+            unsupported.append(f"env_wrapper: {name}")
+    if config.get("frame_stack") not in (None, 0, 1, False):
+        specs.append(["frame_stack", {"n": int(config["frame_stack"])}])
+    return tuple(specs), tuple(unsupported)
 
 
 def _search_dirs(agent: Path) -> list[Path]:
@@ -204,7 +228,8 @@ def rl_zoo_files(agent: str | Path) -> RLZooFiles:
     else:  # no config: RL Zoo normalises when statistics exist
         normalized = statistics is not None
     algo, env_id = _name_guesses(agent, args.get("algo"))
-    wrappers = tuple(f"{key}: {config[key]}" for key in _WRAPPERS
-                     if config.get(key) not in (None, 0, 1, []))
+    wrappers, unsupported = _env_wrappers(config)
+    if config_file is None:  # rlprune's card keeps them beside a pruned agent
+        wrappers = tuple(card.get("env_wrappers", ()))
     return RLZooFiles(agent, algo, args.get("env") or env_id or card.get("task"), statistics,
-                      normalized, env_kwargs, wrappers, tuple(dirs))
+                      normalized, env_kwargs, wrappers, unsupported, tuple(dirs))

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from torch import nn
 
 from rlprune.adapters.base import EPISODE_RETURN, Calls, Component, Interface, padded_rows
@@ -140,6 +141,12 @@ class SB3Adapter:
             adapter.meta["task"] = zoo.env_id
         if zoo.env_kwargs:
             adapter.meta["env_kwargs"] = zoo.env_kwargs
+        wrappers = [list(w) for w in zoo.env_wrappers]
+        if _channels_first_image(adapter.observation_space) and \
+                ["channels_first", {}] not in wrappers:  # as SB3's VecTransposeImage
+            wrappers.append(["channels_first", {}])
+        if wrappers:
+            adapter.meta["env_wrappers"] = wrappers
         return adapter
 
     def _observations(self, obs: np.ndarray) -> np.ndarray:
@@ -289,7 +296,7 @@ class SB3Adapter:
             saving.record_widths()
         saving.model.save(str(path))
         write_card(path, self.meta.get("task"), self.meta.get("env_kwargs", {}),
-                   self.algorithm)
+                   self.meta.get("env_wrappers", []), self.algorithm)
         if self.normalizer is not None:  # the agent acts with them: keep them beside it
             target = path.parent / VECNORMALIZE_FILE
             if target.resolve() != self.normalizer.source.resolve():
@@ -313,8 +320,15 @@ class SB3Adapter:
         return {"kind": self.kind, "algorithm": self.algorithm,
                 "task": self.meta.get("task"), "action_repeat": 1,
                 "env_kwargs": self.meta.get("env_kwargs", {}),
+                "env_wrappers": self.meta.get("env_wrappers", []),
                 "observation_shape": list(self.observation_space.shape),
                 "action_shape": list(self.action_space.shape), "meta": self.meta}
+
+
+def _channels_first_image(space) -> bool:
+    """A (channels, height, width) image space, as SB3 stores one it transposed."""
+    return isinstance(space, spaces.Box) and is_image_space(space, check_channels=False) \
+        and is_image_space_channels_first(space)
 
 
 def _linears(module: nn.Module) -> list[nn.Linear]:

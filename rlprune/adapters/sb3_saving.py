@@ -101,9 +101,10 @@ def rebuild_optimizers(optimized: Iterable[tuple[nn.Module, Iterable[nn.Paramete
 
 
 def write_card(zip_path: Path, task: str | None, env_kwargs: dict[str, Any],
-               algorithm: str) -> None:
-    """``<zip>.json`` beside the zip: the env it acts in, read back by ``rl_zoo_files`` so
-    a pruned agent evaluates without ``--env`` (SB3 zips do not record their env)."""
+               env_wrappers: list, algorithm: str) -> None:
+    """``<zip>.json`` beside the zip: the env it acts in and the wrappers it acts through,
+    read back by ``rl_zoo_files`` so a pruned agent evaluates without ``--env`` (SB3 zips
+    do not record their env)."""
     atomic_write_text(zip_path.with_suffix(".json"), json.dumps(
-        {"task": task, "env_kwargs": env_kwargs, "algorithm": algorithm,
-         "saved_by": "rlprune"}, indent=1))
+        {"task": task, "env_kwargs": env_kwargs, "env_wrappers": env_wrappers,
+         "algorithm": algorithm, "saved_by": "rlprune"}, indent=1))

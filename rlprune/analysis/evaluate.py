@@ -9,7 +9,7 @@ random numbers), so differences between candidates are not noise.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,8 @@ class ClosedLoopEvaluator:
         max_episode_steps: cap on episode length (env steps), e.g. for quick checks.
         env_kwargs: keyword arguments of the Gymnasium env (an RL Zoo agent's
             ``env_kwargs.yml``); ``for_agent`` passes the agent's own.
+        wrappers: env wrappers the agent acts through (``envs.zoo_wrappers`` specs: RL
+            Zoo's ``env_wrapper`` and ``frame_stack``); ``for_agent`` passes the agent's own.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class ClosedLoopEvaluator:
         perturb: str | Mapping[str, float] | None = None,
         max_episode_steps: int | None = None,
         env_kwargs: Mapping[str, Any] | None = None,
+        wrappers: Sequence[Sequence[Any]] = (),
     ) -> None:
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -122,7 +125,8 @@ class ClosedLoopEvaluator:
         self.env_spec, self.episodes, self.seed = envs.current_spec(env), episodes, seed
         self.env_kwargs = dict(env_kwargs or {})
         self.options = {"action_repeat": action_repeat, "perturb": perturb,
-                        "max_episode_steps": max_episode_steps, "perturb_seed": seed}
+                        "max_episode_steps": max_episode_steps, "perturb_seed": seed,
+                        "wrappers": [list(w) for w in wrappers]}
         self._envs: dict[int, list[gym.Env]] = {}
         probe = self._make_env()  # a bad spec, option or env kwarg fails here
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
@@ -132,12 +136,13 @@ class ClosedLoopEvaluator:
     def for_agent(cls, agent: AgentAdapter, env: str | None = None,
                   **options: Any) -> ClosedLoopEvaluator:
         """An evaluator on the agent's own task (or ``env``), at its action repeat and with
-        the env kwargs it was trained with (both only on its own task); ``options`` as for
-        the constructor."""
+        the env kwargs it was trained with (both only on its own task), through the env
+        wrappers it acts through (on any task); ``options`` as for the constructor."""
         spec, repeat = agent_task(agent, env)
         info = agent.describe()
         kwargs = info.get("env_kwargs") if spec == info.get("task") else None
-        return cls(spec, action_repeat=repeat, env_kwargs=kwargs, **options)
+        return cls(spec, action_repeat=repeat, env_kwargs=kwargs,
+                   wrappers=info.get("env_wrappers", ()), **options)
 
     def _make_env(self) -> gym.Env:
         return envs.make_env(self.env_spec, **self.options, **self.env_kwargs)

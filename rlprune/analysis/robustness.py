@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,12 @@ def parse_grid(spec: str) -> dict[str, list[float]]:
 def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[str, list[float]],
                      out: str | Path, episodes: int = 4, seed: int = 0, action_repeat: int = 1,
                      max_episode_steps: int | None = None,
-                     env_kwargs: Mapping[str, Any] | None = None) -> list[dict]:
+                     env_kwargs: Mapping[str, Any] | None = None,
+                     wrappers: Sequence[Sequence[Any]] = ()) -> list[dict]:
     """Evaluates every agent at every grid point; returns (and saves) one row per pair.
 
-    ``env_kwargs`` configure the env as the agents were trained (RL Zoo's env_kwargs.yml).
+    ``env_kwargs`` configure the env as the agents were trained (RL Zoo's env_kwargs.yml),
+    ``wrappers`` are the env wrappers they act through (``envs.zoo_wrappers``).
     A study in ``out`` resumes only with the same env, episodes, seed and episode cap
     (other grid points and agents may be added).
 
@@ -67,7 +69,8 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     out = Path(out)
     path = out / "results.json"
     settings = {"episodes": episodes, "seed": seed, "action_repeat": action_repeat,
-                "max_episode_steps": max_episode_steps, "env_kwargs": dict(env_kwargs or {})}
+                "max_episode_steps": max_episode_steps, "env_kwargs": dict(env_kwargs or {}),
+                "wrappers": [list(w) for w in wrappers]}
     saved = json.loads(path.read_text()) if path.exists() else {}
     earlier = {"env": saved.get("env"), **saved.get("settings", {})}
     if saved and earlier != {"env": env, **settings}:
@@ -81,7 +84,7 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
         evaluator = ClosedLoopEvaluator(env, episodes=episodes, seed=seed,
                                         action_repeat=action_repeat, perturb=perturb,
                                         max_episode_steps=max_episode_steps,
-                                        env_kwargs=env_kwargs)
+                                        env_kwargs=env_kwargs, wrappers=wrappers)
         for label, agent in agents.items():
             if (label, json.dumps(perturb, sort_keys=True)) in done:
                 continue

@@ -41,7 +41,8 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
         rows = robustness_study(loaded, spec, grid, out, episodes=episodes, seed=seed,
                                 action_repeat=nominal.options["action_repeat"],
                                 max_episode_steps=max_episode_steps,
-                                env_kwargs=nominal.env_kwargs)
+                                env_kwargs=nominal.env_kwargs,
+                                wrappers=nominal.options["wrappers"])
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
     except _USER_ERRORS as e:
         _fail(e)
