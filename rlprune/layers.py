@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
-__all__ = ["ChannelwiseLayer", "channelwise_layer", "register_channelwise_layer"]
+__all__ = ["ChannelwiseLayer", "channelwise_layer", "keep_lstm_units",
+           "register_channelwise_layer"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,20 @@ for _norm in (nn.BatchNorm1d, nn.BatchNorm2d):
     register_channelwise_layer(ChannelwiseLayer(
         f"{_norm.__module__}.{_norm.__qualname__}",
         ("weight", "bias", "running_mean", "running_var")))
+
+
+def keep_lstm_units(lstm: nn.LSTM, keep: list[int]) -> None:
+    """A one-layer LSTM cut to the hidden units ``keep``: their rows in each of the four
+    gates (``weight_ih``, ``weight_hh``, both biases) and their columns of ``weight_hh``."""
+    if lstm.num_layers != 1 or lstm.bidirectional or lstm.proj_size:
+        raise ValueError("rlprune prunes one-layer, one-directional LSTMs without "
+                         f"projections, not {lstm}")
+    kept = torch.as_tensor(sorted(keep), dtype=torch.long)
+    rows = torch.cat([kept + gate * lstm.hidden_size for gate in range(4)])
+    with torch.no_grad():
+        lstm.weight_ih_l0 = nn.Parameter(lstm.weight_ih_l0[rows].clone())
+        lstm.weight_hh_l0 = nn.Parameter(lstm.weight_hh_l0[rows][:, kept].clone())
+        if lstm.bias:
+            lstm.bias_ih_l0 = nn.Parameter(lstm.bias_ih_l0[rows].clone())
+            lstm.bias_hh_l0 = nn.Parameter(lstm.bias_hh_l0[rows].clone())
+    lstm.hidden_size = len(kept)

@@ -77,7 +77,8 @@ def test_loads_as_its_algorithm_and_prunes_its_acting_network(trained, tmp_path)
     assert set(grouper.components) == {acting} and grouper.groups
     plan = baseline_plan(grouper, "magnitude", 0.5, 0.05)
     obs = _observations(agent)
-    inputs = agent.component_inputs(obs, agent.act(obs))[acting]
+    fresh = np.ones(len(obs), dtype=bool)  # every call a first step: no recurrent state
+    inputs = agent.component_inputs(obs, agent.act(obs, fresh))[acting]
     with ChannelMasks(grouper) as masks:
         masks.set_plan(plan)
         masked = grouper.components[acting].module(inputs)
@@ -88,10 +89,13 @@ def test_loads_as_its_algorithm_and_prunes_its_acting_network(trained, tmp_path)
     pruned.save(tmp_path / "pruned.zip")
     # SB3 itself loads the pruned file and acts as rlprune's view of it does.
     model = ALGORITHMS[name].load_class().load(tmp_path / "pruned.zip", device="cpu")
+    np.testing.assert_allclose(model.predict(pruned._observations(obs), deterministic=True)[0],
+                               pruned.act(obs, fresh), rtol=1e-5, atol=1e-5)
     reloaded = load_agent(tmp_path / "pruned.zip")
-    assert sum(p.numel() for p in model.policy.parameters()) == sum(
-        p.numel() for p in pruned.model.policy.parameters())
-    np.testing.assert_allclose(reloaded.act(obs), pruned.act(obs), rtol=1e-6, atol=1e-6)
+    assert sum(p.numel() for p in reloaded.components()[acting].module.parameters()) == sum(
+        p.numel() for p in pruned.components()[acting].module.parameters())
+    np.testing.assert_allclose(reloaded.act(obs, fresh), pruned.act(obs, fresh), rtol=1e-6,
+                               atol=1e-6)
     evaluator = ClosedLoopEvaluator.for_agent(reloaded, episodes=2, max_episode_steps=40)
     result = evaluator.evaluate(reloaded)
     assert result.error is None and np.all(np.isfinite(result.returns))
@@ -131,6 +135,34 @@ def test_pruned_agent_trains_on_in_sb3(trained, tmp_path):
         model.learning_starts = 0
     model.learn(64)  # optimisers and targets fit the pruned shapes
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+def test_recurrent_policy_prunes_its_lstm_and_saves_a_critic_of_the_same_width(tmp_path):
+    from sb3_contrib import RecurrentPPO
+
+    model = RecurrentPPO("MlpLstmPolicy", envs.make_env("Pendulum-v1"), seed=0, device="cpu",
+                         n_steps=32, batch_size=16,
+                         policy_kwargs={"net_arch": [16], "lstm_hidden_size": 12})
+    model.save(tmp_path / "agent.zip")
+    agent = load_agent(tmp_path / "agent.zip")
+    grouper = ComponentGrouper(agent)
+    lstm = next(g for g in grouper.groups if g.root == "memory.lstm")
+    plan = baseline_plan(grouper, "magnitude", 0.6, 0.05)
+    assert plan.removed.get(lstm.id)  # the LSTM's own hidden units go too
+    pruned = prune_physically(agent, plan)
+    width = pruned.model.policy.lstm_actor.hidden_size
+    assert width < 12 and pruned.model.policy.lstm_hidden_state_shape == (1, 1, width)
+    # acting over an episode (state carried) equals acting with the masks on the dense one
+    evaluator = ClosedLoopEvaluator("Pendulum-v1", episodes=3, max_episode_steps=30)
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        masked = evaluator.evaluate(agent).returns
+    np.testing.assert_allclose(evaluator.evaluate(pruned).returns, masked, rtol=1e-5)
+    pruned.save(tmp_path / "pruned.zip")  # the dense critic LSTM is cut to the actor's width
+    reloaded = RecurrentPPO.load(tmp_path / "pruned.zip", device="cpu")
+    assert reloaded.policy.lstm_critic.hidden_size == width
+    np.testing.assert_allclose(evaluator.evaluate(load_agent(tmp_path / "pruned.zip")).returns,
+                               masked, rtol=1e-5)
 
 
 def test_onnx_policy_matches_predict(trained, tmp_path):

@@ -36,7 +36,12 @@ from rlprune.adapters.sb3_algorithms import ALGORITHMS, ActingParts, ActionHead,
 from rlprune.adapters.sb3_extractors import resized_settings
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
 from rlprune.adapters.sb3_modules import Chain, Critic, flat_width, hidden_widths
-from rlprune.adapters.sb3_saving import equal_width_critics, rebuild_optimizers, write_card
+from rlprune.adapters.sb3_saving import (
+    critic_memory_to_width,
+    equal_width_critics,
+    rebuild_optimizers,
+    write_card,
+)
 from rlprune.adapters.vecnormalize import VECNORMALIZE_FILE, ObservationNormalizer
 from rlprune.io import atomic_write
 from rlprune.layers import ChannelwiseLayer, register_channelwise_layer
@@ -162,20 +167,15 @@ class SB3Adapter:
         return sum(_last_linear(h).out_features for h in parts.heads) if parts.heads else \
             _last_linear(parts.body).out_features
 
-    def _input_width(self) -> int:
-        """Width of the acting network's input: the flat observation, or the LSTM's state."""
-        if self.family.recurrent:
-            return self.model.policy.lstm_output_dim
-        return flat_width(self.observation_space)
-
     def components(self) -> dict[str, Component]:
         """Views in eval mode, as ``predict`` runs the policy (batch norms use their
         running statistics)."""
         policy = self.model.policy
         policy.set_training_mode(False)
         parts = self._parts()
-        acting = Chain(parts.extractor, parts.body, list(parts.heads), list(parts.side))
-        example = torch.zeros(1, self._input_width())
+        acting = Chain(parts.extractor, parts.body, list(parts.heads), list(parts.side),
+                       parts.memory)
+        example = torch.zeros(1, flat_width(self.observation_space))
         # Side networks keep their widths; a features extractor with weights (NatureCNN)
         # prunes only where the family says one description rebuilds all of them.
         kept = [*parts.pinned, *_layers(*parts.side)]
@@ -188,8 +188,9 @@ class SB3Adapter:
                 example = torch.zeros(1, flat_width(self.observation_space)
                                       + flat_width(self.action_space))
             # the acting network's extractor is pruned (or kept) through the acting view
+            fixed = module.fixed if isinstance(module, Chain) else ()
             out[name] = Component(name, module, example,
-                                  (_last_linear(module), *_layers(module.extractor)))
+                                  (_last_linear(module), *_layers(module.extractor), *fixed))
         return out
 
     @torch.no_grad()
@@ -216,13 +217,11 @@ class SB3Adapter:
 
     @torch.no_grad()
     def component_inputs(self, obs: np.ndarray, actions: np.ndarray) -> dict[str, torch.Tensor]:
-        """Each component's input on visited states. A recurrent policy's MLPs see the
-        LSTM's output one step from a zero state (the visited states come without their
-        episodes' order)."""
+        """Each component's input on visited states (a recurrent policy's views run its
+        LSTM one step from a zero state: the visited states come without their episodes'
+        order)."""
         obs_t = torch.as_tensor(self._observations(obs), dtype=torch.float32)
         obs_t = obs_t.reshape(obs_t.shape[0], -1)
-        if self.family.recurrent:
-            obs_t = self._lstm_features(obs_t)
         act_t = np.asarray(actions)
         if isinstance(self.action_space, spaces.Box):  # critics see the scaled action
             act_t = self.model.policy.scale_action(act_t)
@@ -230,13 +229,6 @@ class SB3Adapter:
         both = torch.cat([obs_t, act_t], dim=-1)
         return {name: both if isinstance(c.module, Critic) else obs_t
                 for name, c in self.components().items()}
-
-    def _lstm_features(self, obs: torch.Tensor) -> torch.Tensor:
-        policy = self.model.policy
-        features = policy.extract_features(
-            obs.reshape(obs.shape[0], *self.observation_space.shape), policy.pi_features_extractor)
-        latent, _ = policy.lstm_actor(features.unsqueeze(0))
-        return latent.squeeze(0)
 
     def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
         """``policy``: raw observation -> env action, as ``predict(obs, deterministic=True)``
@@ -275,6 +267,7 @@ class SB3Adapter:
         acting = [m.out_features for m in _linears(self._parts().body)]
         optional = self._optional_widths() or [[]]
         self.model.policy_kwargs["net_arch"] = self.family.net_arch(acting, optional)
+        self.model.policy_kwargs.update(self.family.recorded(policy))
         if self.family.extractor_prunable(policy):
             self.model.policy_kwargs.update(resized_settings(
                 self.family.extractor(policy), policy.features_extractor_class,
@@ -286,7 +279,8 @@ class SB3Adapter:
         """An SB3 zip that ``SB3Adapter.from_path`` (and SB3 itself) reloads and trains
         on, with its card (env id and kwargs) and the VecNormalize statistics beside it,
         where RL Zoo and ``from_path`` look. Critic heads pruned to different widths are
-        saved zero-padded to the widest (the same Q values)."""
+        saved zero-padded to the widest (the same Q values); a recurrent policy's critic
+        memory is saved cut to its actor LSTM's width (``critic_memory_to_width``)."""
         path = Path(path)
         saving = self
         widths = self._optional_widths()
@@ -294,6 +288,11 @@ class SB3Adapter:
             saving = self.clone()
             equal_width_critics(saving.model.policy.critic.q_networks)
             saving.record_widths()
+        if self.family.recurrent:
+            saving = saving.clone() if saving is self else saving
+            policy = saving.model.policy
+            if critic_memory_to_width(policy, policy.lstm_actor.hidden_size):
+                saving.record_widths()
         saving.model.save(str(path))
         write_card(path, self.meta.get("task"), self.meta.get("env_kwargs", {}),
                    self.meta.get("env_wrappers", []), self.algorithm)

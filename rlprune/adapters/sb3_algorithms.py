@@ -18,7 +18,13 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rlprune.adapters.sb3_modules import Chain, Critic, ObservationInput, flat_width
+from rlprune.adapters.sb3_modules import (
+    Chain,
+    Critic,
+    LSTMStep,
+    ObservationInput,
+    flat_width,
+)
 
 __all__ = ["ALGORITHMS", "ActingParts", "Algorithm", "ActionHead", "algorithm_for"]
 
@@ -31,7 +37,8 @@ class ActingParts:
     output width must not change although they are not outputs (gSDE's noise matrix is
     sized by the actor's last hidden layer). ``side``: networks that also read the
     extractor's features without acting (the value branch of a shared extractor): they
-    follow a pruned extractor and keep their own widths.
+    follow a pruned extractor and keep their own widths (their parameters count with the
+    acting network's).
     """
 
     extractor: nn.Module
@@ -39,6 +46,8 @@ class ActingParts:
     heads: tuple[nn.Module, ...]
     pinned: tuple[nn.Module, ...] = ()
     side: tuple[nn.Module, ...] = ()
+    memory: nn.Module | None = None
+    """A recurrent policy's LSTM step, between the extractor and the body."""
 
 
 def _linears(module: nn.Module) -> list[nn.Linear]:
@@ -81,6 +90,11 @@ class Family:
     def extractor(self, policy) -> nn.Module:
         """The SB3 features extractor of the acting network."""
         raise NotImplementedError
+
+    def recorded(self, policy) -> dict:
+        """``policy_kwargs`` besides ``net_arch`` that describe the pruned widths (the
+        policy's own bookkeeping of them updated too)."""
+        return {}
 
     def action_kind(self, policy) -> str:
         """How the acting output becomes an action: see ``ActionHead``."""
@@ -158,7 +172,10 @@ class ActorCritic(Family):
                                 [policy.value_net])}
 
     def extractor_prunable(self, policy) -> bool:
-        return bool(policy.share_features_extractor)
+        """A shared extractor with weights (a flatten has nothing to prune, and the value
+        branch would only weigh on the acting network's count)."""
+        return bool(policy.share_features_extractor) and any(
+            True for _ in policy.pi_features_extractor.parameters())
 
     def extractor(self, policy) -> nn.Module:
         return policy.pi_features_extractor
@@ -173,22 +190,41 @@ class ActorCritic(Family):
 
 
 class RecurrentActorCritic(ActorCritic):
-    """RecurrentPPO: an LSTM before the MLPs. Its state is carried through evaluation; the
-    MLP layers after it are pruned, the LSTM's hidden units are kept."""
+    """RecurrentPPO: an LSTM between the features extractor and the MLPs, its state carried
+    through evaluation. Its hidden units prune with the actor (their removal is exact for
+    one step per call, as ``predict`` runs it); a shared LSTM carries the value branch along.
+    SB3 builds the critic's LSTM (or its Linear stand-in) at the same hidden size: a saved
+    agent's critic is cut to the actor's (``SB3Adapter.save``)."""
 
     recurrent = True
 
     def parts(self, policy) -> ActingParts:
         body = policy.mlp_extractor.policy_net
-        return ActingParts(nn.Identity(), body, (policy.action_net,),
-                           _gsde_pinned(policy, body))
+        side = (nn.Sequential(policy.mlp_extractor.value_net, policy.value_net),) \
+            if policy.shared_lstm else ()
+        return ActingParts(_observed(policy, policy.pi_features_extractor), body,
+                           (policy.action_net,), _gsde_pinned(policy, body), side,
+                           LSTMStep(policy.lstm_actor))
 
     def optional(self, policy) -> dict[str, nn.Module]:
-        return {"critic": Chain(nn.Identity(), policy.mlp_extractor.value_net,
-                                [policy.value_net])}
+        if policy.shared_lstm:  # the actor's LSTM: pruned through the actor only
+            memory, fixed = LSTMStep(policy.lstm_actor), (policy.lstm_actor,)
+        else:
+            memory = LSTMStep(policy.lstm_critic) if policy.lstm_critic is not None \
+                else policy.critic
+            fixed = ()
+        return {"critic": Chain(_observed(policy, policy.vf_features_extractor),
+                                policy.mlp_extractor.value_net, [policy.value_net],
+                                memory=memory, fixed=fixed)}
 
     def extractor_prunable(self, policy) -> bool:
         return False
+
+    def recorded(self, policy) -> dict:
+        hidden = policy.lstm_actor.hidden_size
+        policy.lstm_hidden_state_shape = (policy.lstm_actor.num_layers, 1, hidden)
+        policy.lstm_output_dim = hidden
+        return {"lstm_hidden_size": hidden}
 
 
 class QNetwork(Family):

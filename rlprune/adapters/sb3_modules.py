@@ -9,7 +9,8 @@ import torch
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
 
-__all__ = ["Chain", "Critic", "ObservationInput", "flat_width", "hidden_widths"]
+__all__ = ["Chain", "Critic", "LSTMStep", "ObservationInput", "flat_width",
+           "hidden_widths"]
 
 
 def flat_width(space) -> int:
@@ -33,18 +34,34 @@ class ObservationInput(nn.Module):
         return preprocess_obs(obs, self.space, normalize_images=self.normalize_images)
 
 
+class LSTMStep(nn.Module):
+    """One step of a recurrent policy's LSTM from a zero state, on a batch of features."""
+
+    def __init__(self, lstm: nn.LSTM) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.lstm(features.unsqueeze(0))[0].squeeze(0)
+
+
 class Chain(nn.Module):
-    """features extractor -> MLP body -> output heads, concatenated (none: the body's
-    output); ``side`` networks read the features too and are concatenated after."""
+    """features extractor [-> memory] -> MLP body -> output heads, concatenated (none: the
+    body's output); ``side`` networks read the body's input too and are concatenated after.
+
+    ``fixed``: layers of the view that another view prunes (or none may), kept whole here.
+    """
 
     def __init__(self, extractor: nn.Module, body: nn.Module, heads: list[nn.Module],
-                 side: list[nn.Module] = ()) -> None:
+                 side: list[nn.Module] = (), memory: nn.Module | None = None,
+                 fixed: tuple[nn.Module, ...] = ()) -> None:
         super().__init__()
-        self.extractor, self.body = extractor, body
+        self.extractor, self.body, self.memory = extractor, body, memory or nn.Identity()
         self.heads, self.side = nn.ModuleList(heads), nn.ModuleList(side)
+        self.fixed = fixed
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        features = self.extractor(obs)
+        features = self.memory(self.extractor(obs))
         latent = self.body(features)
         outputs = [head(latent) for head in self.heads] if len(self.heads) else [latent]
         return torch.cat([*outputs, *(net(features) for net in self.side)], dim=-1)

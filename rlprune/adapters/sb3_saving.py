@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from rlprune.io import atomic_write_text
-from rlprune.layers import channelwise_layer
+from rlprune.layers import channelwise_layer, keep_lstm_units
 
-__all__ = ["equal_width_critics", "rebuild_optimizers", "write_card"]
+__all__ = ["critic_memory_to_width", "equal_width_critics", "rebuild_optimizers",
+           "write_card"]
 
 
 def equal_width_critics(q_networks: Sequence[nn.Module]) -> list[int]:
@@ -68,6 +69,65 @@ def _grow_channelwise(layer: nn.Module, width: int) -> None:
             setattr(layer, name, nn.Parameter(grown) if isinstance(tensor, nn.Parameter)
                     else grown)
     setattr(layer, spec.width, width)
+
+
+def critic_memory_to_width(policy, width: int) -> bool:
+    """A recurrent policy's critic LSTM (or its Linear stand-in) at ``width`` hidden
+    units, as SB3 builds actor and critic memories from one ``lstm_hidden_size``: a wider
+    one is cut to the units with the largest weights (its values change), a narrower one
+    padded with zero units (its values stay: a zero unit's state and output stay zero),
+    and the value MLP's inputs follow. Returns whether anything changed."""
+    memory = policy.lstm_critic if policy.lstm_critic is not None else policy.critic
+    if memory is None:  # the critic reads the actor's own LSTM
+        return False
+    lstm = isinstance(memory, nn.LSTM)
+    current = memory.hidden_size if lstm else memory.out_features
+    if current == width:
+        return False
+    reader = next(m for m in (*policy.mlp_extractor.value_net.modules(), policy.value_net)
+                  if isinstance(m, nn.Linear))
+    if current < width:
+        _pad_memory(memory, width - current)
+        _grow(reader, width - current, dim=1)
+        return True
+    if lstm:
+        gates = torch.cat([memory.weight_ih_l0, memory.weight_hh_l0], 1).reshape(4, current, -1)
+        scores = gates.pow(2).sum((0, 2))
+    else:
+        scores = memory.weight.pow(2).sum(1)
+    keep = sorted(scores.argsort(descending=True)[:width].tolist())
+    if lstm:
+        keep_lstm_units(memory, keep)
+    else:
+        with torch.no_grad():
+            memory.weight = nn.Parameter(memory.weight[keep].clone())
+            memory.bias = nn.Parameter(memory.bias[keep].clone())
+        memory.out_features = width
+    with torch.no_grad():
+        reader.weight = nn.Parameter(reader.weight[:, keep].clone())
+    reader.in_features = width
+    return True
+
+
+def _pad_memory(memory: nn.Module, extra: int) -> None:
+    """``extra`` zero hidden units on an LSTM (rows of each gate, recurrent columns) or
+    zero output rows on a Linear."""
+    if not isinstance(memory, nn.LSTM):
+        _grow(memory, extra, dim=0)
+        return
+    hidden = memory.hidden_size
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            tensor = getattr(memory, name, None)
+            if tensor is None:
+                continue
+            gates = tensor.reshape(4, hidden, *tensor.shape[1:])
+            padded = torch.cat([gates, gates.new_zeros(4, extra, *tensor.shape[1:])], 1)
+            padded = padded.reshape(4 * (hidden + extra), *tensor.shape[1:])
+            if name == "weight_hh_l0":
+                padded = torch.cat([padded, padded.new_zeros(len(padded), extra)], 1)
+            setattr(memory, name, nn.Parameter(padded))
+    memory.hidden_size = hidden + extra
 
 
 def _grow(layer: nn.Linear, extra: int, dim: int) -> None:

@@ -6,7 +6,8 @@ sample; a LayerNorm or channelwise layer (``rlprune.layers``) of ``n`` kept feat
 ``n`` times its per-channel parameters (2: scale and shift). Other parameterised layers are
 counted at their fixed size. A convolution holds ``i*o*k + o`` parameters (``k``: kernel
 size over groups) and costs ``2*i*o*k`` FLOPs per output position. FLOPs count Linear and
-convolution layers only (normalisation and activations are linear in width and small
+convolution layers only, and one-layer LSTMs (``4h(i + h)`` weights, two biases of ``4h``;
+one step per sample) (normalisation and activations are linear in width and small
 beside them).
 """
 
@@ -23,6 +24,7 @@ from rlprune.layers import channelwise_layer
 from rlprune.pruning.channelwise import ChannelwisePruner, channel_params
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.modes import evaluation
+from rlprune.pruning.recurrent import lstm_params
 
 __all__ = ["CostModel", "Cost", "group_costs"]
 
@@ -44,7 +46,7 @@ class Cost:
 @dataclass
 class _Layer:
     component: str
-    kind: str  # "linear", "channel" (per-channel parameters) or "fixed"
+    kind: str  # "linear", "conv", "lstm", "channel" (per-channel parameters) or "fixed"
     in_features: int = 0
     out_features: int = 0
     bias: bool = False
@@ -88,7 +90,10 @@ class CostModel:
             positions = conv_positions(component.module, component.example_input)
             for name, module in component.module.named_modules():
                 key = (cname, name)
-                if isinstance(module, nn.modules.conv._ConvNd):
+                if isinstance(module, nn.LSTM):
+                    self.layers[key] = _Layer(cname, "lstm", module.input_size,
+                                              module.hidden_size, module.bias)
+                elif isinstance(module, nn.modules.conv._ConvNd):
                     kernel = math.prod(module.kernel_size) // module.groups
                     self.layers[key] = _Layer(cname, "conv", module.in_channels,
                                               module.out_channels, module.bias is not None,
@@ -134,6 +139,8 @@ class CostModel:
             i, o = self.shape(key, removed)
             if layer.kind == "linear":
                 p, f = i * o + (o if layer.bias else 0), 2 * i * o
+            elif layer.kind == "lstm":  # per sample and step
+                p, f = lstm_params(i, o, layer.bias), 2 * 4 * o * (i + o)
             elif layer.kind == "conv":
                 p = i * o * layer.params + (o if layer.bias else 0)
                 f = 2 * i * o * layer.params * layer.positions

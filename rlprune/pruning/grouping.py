@@ -22,12 +22,14 @@ from torch_pruning import _helpers as tp_helpers
 from rlprune.adapters.base import AgentAdapter, Component
 from rlprune.pruning.channelwise import channelwise_pruners, is_channelwise_handler
 from rlprune.pruning.modes import evaluation
+from rlprune.pruning.recurrent import LSTM_PRUNER
 
 __all__ = ["ComponentGrouper", "LayerRef", "PruningGroup"]
 
 _OUT_FNS = (tp.prune_linear_out_channels, tp.prune_conv_out_channels)
-_IN_FNS = (tp.prune_linear_in_channels, tp.prune_conv_in_channels)
-_ROOTS = [nn.Linear, nn.Conv1d, nn.Conv2d]
+_IN_FNS = (tp.prune_linear_in_channels, tp.prune_conv_in_channels,
+           LSTM_PRUNER.prune_in_channels)
+_ROOTS = [nn.Linear, nn.Conv1d, nn.Conv2d, nn.LSTM]
 """Layers whose output channels define a group."""
 _NORM_FNS = (tp.prune_layernorm_out_channels,)
 
@@ -40,8 +42,8 @@ class LayerRef:
         component: the component holding the layer.
         name: module name inside the component.
         role: ``"out"`` (Linear rows, convolution filters), ``"in"`` (Linear columns,
-            convolution input channels), ``"norm"`` (LayerNorm) or ``"channel"`` (a
-            channelwise layer, ``rlprune.layers``).
+            convolution input channels), ``"norm"`` (LayerNorm), ``"channel"`` (a
+            channelwise layer, ``rlprune.layers``) or ``"recurrent"`` (LSTM hidden units).
         idxs: the layer's channel indices, aligned with the group's channels unless
             ``roots`` says otherwise.
     """
@@ -133,7 +135,7 @@ class ComponentGrouper:
         with evaluation(module), torch.enable_grad():
             graph = tp.DependencyGraph().build_dependency(
                 module, example_inputs=component.example_input, verbose=False,
-                customized_pruners=channelwise_pruners(module))
+                customized_pruners={**channelwise_pruners(module), nn.LSTM: LSTM_PRUNER})
         self.graphs[component.name] = graph
         names = {m: n for n, m in module.named_modules()}
         groups = []
@@ -232,4 +234,6 @@ def _role(handler) -> str | None:
         return "norm"
     if is_channelwise_handler(handler):
         return "channel"
+    if handler == LSTM_PRUNER.prune_out_channels:
+        return "recurrent"
     return None

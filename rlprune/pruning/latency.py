@@ -77,6 +77,12 @@ class LayerTimes:
         return self._measure(key, lambda: type(layer)(*shape, *settings),
                              (shape[0], *spatial), rows)
 
+    def lstm(self, input_size: int, hidden_size: int, rows: int) -> float:
+        """One step of a one-layer LSTM from a zero state."""
+        shape = (self._width(input_size), self._width(hidden_size))
+        return self._measure(("lstm", *shape, rows), lambda: _OneStep(nn.LSTM(*shape)),
+                             shape[:1], rows)
+
     def elementwise(self, layer: nn.Module, shape: tuple[int, ...], rows: int) -> float:
         """A normalisation or activation on inputs of ``shape`` per sample, channels first
         (a LayerNorm or channelwise layer is rebuilt at that width; a parameter-free layer
@@ -166,19 +172,35 @@ class LatencyModel:
         seconds, width = 0.0, 0
         for name, layer, shape in self._layers[component]:
             key = (component, name)
-            if isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)):
+            if isinstance(layer, (nn.Linear, nn.LSTM, nn.modules.conv._ConvNd)):
                 fan_in, width = (self.costs.shape(key, removed) if key in self.costs.layers
                                  else (shape[0], _out_width(layer)))
-                seconds += (self.times.linear(fan_in, width, rows)
-                            if isinstance(layer, nn.Linear)
-                            else self.times.conv(layer, fan_in, width, shape[1:], rows))
+                if isinstance(layer, nn.Linear):
+                    seconds += self.times.linear(fan_in, width, rows)
+                elif isinstance(layer, nn.LSTM):
+                    seconds += self.times.lstm(fan_in, width, rows)
+                else:
+                    seconds += self.times.conv(layer, fan_in, width, shape[1:], rows)
             elif width:  # norms and activations act on the last layer's output
                 seconds += self.times.elementwise(layer, (width, *shape[1:]), rows)
         return seconds
 
 
 def _out_width(layer: nn.Module) -> int:
+    if isinstance(layer, nn.LSTM):
+        return layer.hidden_size
     return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
+class _OneStep(nn.Module):
+    """An LSTM run for one step on a batch of rows (as a recurrent policy acts)."""
+
+    def __init__(self, lstm: nn.LSTM) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x.unsqueeze(0))[0]
 
 
 def _leaves(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module, tuple]]:
@@ -186,8 +208,9 @@ def _leaves(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Modu
     run twice counts twice), each with its input shape per sample (channels first)."""
     names = {m: n for n, m in module.named_modules()}
     run: list[tuple[str, nn.Module, tuple]] = []
-    hooks = [m.register_forward_pre_hook(
-        lambda m, args: run.append((names[m], m, tuple(args[0].shape[1:]))))
+    hooks = [m.register_forward_pre_hook(  # an LSTM's input is (steps, rows, features)
+        lambda m, args: run.append((names[m], m, tuple(args[0].shape[-1:] if isinstance(
+            m, nn.LSTM) else args[0].shape[1:]))))
         for m in module.modules() if not list(m.children()) and not isinstance(m, _FREE)]
     try:
         with evaluation(module), torch.no_grad():

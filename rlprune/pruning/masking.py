@@ -20,6 +20,7 @@ from torch import nn
 
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.ranking import PruningPlan
+from rlprune.pruning.recurrent import masked_output, masked_state
 
 __all__ = ["ChannelMasks"]
 
@@ -35,21 +36,22 @@ class ChannelMasks:
         self.grouper = grouper
         self.masks: dict[str, torch.Tensor] = {g.id: torch.ones(g.channels)
                                                for g in grouper.groups}
-        self._in_masks: dict[nn.Module, list] = {}
-        self._norm_masks: dict[nn.Module, list] = {}
+        # role -> layer -> (group, the layer's indices, their group channels)
+        self._parts: dict[str, dict[nn.Module, list]] = {role: {} for role in _WIDTH}
         for group in grouper.groups:
             for ref in group.layers:
-                module = grouper.module(ref)
-                target = {"in": self._in_masks, "norm": self._norm_masks}.get(ref.role)
-                if target is not None:
+                if ref.role in _WIDTH:
                     roots = ref.roots or range(len(ref.idxs))
-                    target.setdefault(module, []).append(
+                    self._parts[ref.role].setdefault(grouper.module(ref), []).append(
                         (group.id, torch.tensor(ref.idxs), torch.tensor(roots)))
         self._handles = [m.register_forward_pre_hook(self._mask_input)
-                         for m in self._in_masks]
+                         for m in self._parts["in"]]
         self._handles += [m.register_forward_hook(self._masked_norm)
-                          for m in self._norm_masks]
-        self._full: dict[nn.Module, torch.Tensor | None] = {}
+                          for m in self._parts["norm"]]
+        for m in self._parts["recurrent"]:  # an LSTM's own units: its state in and out
+            self._handles += [m.register_forward_pre_hook(self._mask_state),
+                              m.register_forward_hook(self._mask_recurrent_output)]
+        self._full: dict[str, dict[nn.Module, torch.Tensor | None]] = {r: {} for r in _WIDTH}
         self._refresh()
 
     def set_plan(self, plan: PruningPlan) -> None:
@@ -79,25 +81,32 @@ class ChannelMasks:
 
     def _refresh(self) -> None:
         """Per layer full-width masks; None where a layer is untouched (exact dense path)."""
-        for table, width_of in ((self._in_masks, _input_width),
-                                (self._norm_masks, lambda m: m.normalized_shape[-1])):
+        for role, table in self._parts.items():
             for module, parts in table.items():
-                full = torch.ones(width_of(module))
+                full = torch.ones(_WIDTH[role](module))
                 for gid, idxs, roots in parts:
                     full = full.index_put((idxs,), self.masks[gid][roots])
                 dense = all(bool((self.masks[gid] == 1).all()) for gid, _, _ in parts)
-                self._full[module] = None if dense else full
+                self._full[role][module] = None if dense else full
 
     def _mask_input(self, module: nn.Module, args):
-        mask = self._full[module]
+        mask = self._full["in"][module]
         if mask is None:
             return None
         if isinstance(module, nn.modules.conv._ConvNd):  # channels first: (N, C, *spatial)
             mask = mask.reshape(-1, *[1] * (args[0].dim() - 2))
         return (args[0] * mask,) + tuple(args[1:])
 
+    def _mask_state(self, module: nn.LSTM, args):
+        mask = self._full["recurrent"][module]
+        return None if mask is None else masked_state(args, mask)
+
+    def _mask_recurrent_output(self, module: nn.LSTM, args, output):
+        mask = self._full["recurrent"][module]
+        return None if mask is None else masked_output(output, mask)
+
     def _masked_norm(self, module: nn.LayerNorm, args, output):
-        mask = self._full[module]
+        mask = self._full["norm"][module]
         if mask is None:
             return None
         x = args[0]
@@ -125,6 +134,13 @@ class ChannelMasks:
 
 
 def _input_width(module: nn.Module) -> int:
-    """Input features of a Linear, input channels of a convolution."""
+    """Input features of a Linear or LSTM, input channels of a convolution."""
+    if isinstance(module, nn.LSTM):
+        return module.input_size
     return module.in_channels if isinstance(module, nn.modules.conv._ConvNd) else \
         module.in_features
+
+
+_WIDTH = {"in": _input_width, "norm": lambda m: m.normalized_shape[-1],
+          "recurrent": lambda m: m.hidden_size}
+"""Roles whose layers take masks, and the full width of each such layer's mask."""

@@ -12,6 +12,7 @@ from rlprune.layers import channelwise_layer
 from rlprune.pruning.channelwise import ChannelwisePruner
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.ranking import PruningPlan
+from rlprune.pruning.recurrent import LSTM_PRUNER
 
 __all__ = ["prune_physically"]
 
@@ -23,6 +24,9 @@ _CONV_HANDLERS = {"out": tp.prune_conv_out_channels, "in": tp.prune_conv_in_chan
 def _prune(module, role: str, idxs: list[int]) -> None:
     if role == "channel":
         ChannelwisePruner(channelwise_layer(module)).prune_out_channels(module, idxs)
+    elif isinstance(module, nn.LSTM):
+        (LSTM_PRUNER.prune_in_channels if role == "in" else LSTM_PRUNER.prune_out_channels)(
+            module, idxs)
     elif isinstance(module, nn.modules.conv._ConvNd):
         _CONV_HANDLERS[role](module, idxs)
     else:
