@@ -31,16 +31,29 @@ class ExportedGraph:
     """Largest |onnxruntime - torch| output difference on random test inputs."""
 
 
-def onnx_graph(module: torch.nn.Module, example: torch.Tensor, path: str | Path) -> None:
-    """Writes ``module`` as ONNX with a dynamic batch dimension (input ``input``, output
-    ``output``)."""
+def _names(prefix: str, count: int) -> list[str]:
+    """``input``/``output`` alone; ``input``, ``input_1``... for several."""
+    return [prefix if i == 0 else f"{prefix}_{i}" for i in range(count)]
+
+
+def onnx_graph(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
+               path: str | Path) -> None:
+    """Writes ``module`` as ONNX with a dynamic batch dimension (inputs ``input``,
+    ``input_1``... and outputs ``output``, ``output_1``...: a recurrent policy takes and
+    returns its state, batch on its axis 1 as torch's LSTM keeps it)."""
     module.eval()
+    examples = example if isinstance(example, tuple) else (example,)
+    with torch.no_grad():
+        outputs = module(*examples)
+    count = len(outputs) if isinstance(outputs, tuple) else 1
+    inputs, names = _names("input", len(examples)), _names("output", count)
+    axes = {name: {0 if i == 0 else 1: "batch"} for i, name in enumerate(inputs)}
+    axes.update({name: {0 if i == 0 else 1: "batch"} for i, name in enumerate(names)})
     with warnings.catch_warnings():
         # torch 2.13 flags the TorchScript exporter as legacy; it needs no onnxscript.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (example,), str(path), dynamo=False,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        torch.onnx.export(module, examples, str(path), dynamo=False, input_names=inputs,
+                          output_names=names, dynamic_axes=axes)
 
 
 def export_onnx(agent: AgentAdapter, out_dir: str | Path, atol: float = 1e-4,
@@ -62,12 +75,17 @@ def export_onnx(agent: AgentAdapter, out_dir: str | Path, atol: float = 1e-4,
     for name, (module, example) in agent.export_graphs().items():
         path = out_dir / f"{name}.onnx"
         onnx_graph(module, example, path)
-        test = torch.randn(16, *example.shape[1:], generator=generator)
+        examples = example if isinstance(example, tuple) else (example,)
+        tests = [torch.randn(*[16 if d == (0 if i == 0 else 1) else n
+                               for d, n in enumerate(e.shape)], generator=generator)
+                 for i, e in enumerate(examples)]
         with torch.no_grad():
-            expected = module(test).numpy()
+            expected = module(*tests)
+        expected = expected if isinstance(expected, tuple) else (expected,)
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"input": test.numpy()})[0]
-        error = float(np.abs(got - expected).max())
+        got = session.run(None, dict(zip(_names("input", len(tests)),
+                                         (t.numpy() for t in tests))))
+        error = max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
         if error > atol:
             raise ValueError(f"{path}: ONNX output differs from PyTorch by {error:.2e}")
         exported.append(ExportedGraph(name, str(path), error))

@@ -195,9 +195,10 @@ class AgentAdapter(Protocol):
         """JSON-able facts about the agent (kind, task, sizes)."""
         ...
 
-    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
-        """Graphs to export (name -> module, example input); ``policy`` maps a raw
-        observation to the env action where the agent has one."""
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor | tuple]]:
+        """Graphs to export (name -> module, example input or inputs); ``policy`` maps a
+        raw observation to the env action where the agent has one (a recurrent policy's
+        takes and returns its state too)."""
         ...
 
 

@@ -35,7 +35,13 @@ from rlprune.adapters.rl_zoo import rl_zoo_files
 from rlprune.adapters.sb3_algorithms import ALGORITHMS, ActingParts, ActionHead, algorithm_for
 from rlprune.adapters.sb3_extractors import resized_settings
 from rlprune.adapters.sb3_legacy import legacy_custom_objects
-from rlprune.adapters.sb3_modules import Chain, Critic, flat_width, hidden_widths
+from rlprune.adapters.sb3_modules import (
+    Chain,
+    Critic,
+    RecurrentPolicy,
+    flat_width,
+    hidden_widths,
+)
 from rlprune.adapters.sb3_saving import (
     critic_memory_to_width,
     equal_width_critics,
@@ -230,20 +236,25 @@ class SB3Adapter:
         return {name: both if isinstance(c.module, Critic) else obs_t
                 for name, c in self.components().items()}
 
-    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    def export_graphs(self) -> dict[str, tuple[nn.Module, torch.Tensor | tuple]]:
         """``policy``: raw observation -> env action, as ``predict(obs, deterministic=True)``
-        on the VecNormalize-scaled observation (the scaling is inside the graph).
-        Recurrent policies are not exported (their state would be an input and output)."""
-        if self.family.recurrent:
-            return {}
+        on the VecNormalize-scaled observation (the scaling is inside the graph). A
+        recurrent policy's graph takes and returns its LSTM state: ``(obs, h, c) ->
+        (action, h', c')``, zeros at an episode's start."""
         parts = self._parts()
         # SAC/TQC/CrossQ: the mean head only (log_std does not act).
-        actor = nn.Sequential(Chain(parts.extractor, parts.body, list(parts.heads[:1])),
-                              ActionHead(self.family.action_kind(self.model.policy),
-                                         self.action_space))
-        if self.normalizer is not None:
-            actor = nn.Sequential(self.normalizer.module(), actor)
-        return {"policy": (actor, torch.zeros(1, *self.observation_space.shape))}
+        head = ActionHead(self.family.action_kind(self.model.policy), self.action_space)
+        observe = nn.Identity() if self.normalizer is None else self.normalizer.module()
+        obs = torch.zeros(1, *self.observation_space.shape)
+        if self.family.recurrent:
+            lstm = self.model.policy.lstm_actor
+            state = torch.zeros(1, 1, lstm.hidden_size)
+            graph = RecurrentPolicy(observe, parts.extractor, lstm, parts.body,
+                                    nn.Sequential(*parts.heads[:1], head))
+            return {"policy": (graph, (obs, state, state))}
+        actor = nn.Sequential(observe, Chain(parts.extractor, parts.body,
+                                             list(parts.heads[:1])), head)
+        return {"policy": (actor, obs)}
 
     def step_calls(self) -> dict[str, tuple[Calls, ...]]:
         """``predict`` runs the acting network once per step; critics and targets never."""

@@ -9,8 +9,8 @@ import torch
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
 
-__all__ = ["Chain", "Critic", "LSTMStep", "ObservationInput", "flat_width",
-           "hidden_widths"]
+__all__ = ["Chain", "Critic", "LSTMStep", "ObservationInput", "RecurrentPolicy",
+           "flat_width", "hidden_widths"]
 
 
 def flat_width(space) -> int:
@@ -65,6 +65,22 @@ class Chain(nn.Module):
         latent = self.body(features)
         outputs = [head(latent) for head in self.heads] if len(self.heads) else [latent]
         return torch.cat([*outputs, *(net(features) for net in self.side)], dim=-1)
+
+
+class RecurrentPolicy(nn.Module):
+    """(observation, h, c) -> (action, h', c'): one acting step of a recurrent policy with
+    its state passed in and out (zeros start an episode), for export."""
+
+    def __init__(self, observe: nn.Module, extractor: nn.Module, lstm: nn.LSTM,
+                 body: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.observe, self.extractor, self.lstm = observe, extractor, lstm
+        self.body, self.head = body, head
+
+    def forward(self, obs: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        features = self.extractor(self.observe(obs))
+        out, (h, c) = self.lstm(features.unsqueeze(0), (h, c))
+        return self.head(self.body(out.squeeze(0))), h, c
 
 
 class Critic(nn.Module):
