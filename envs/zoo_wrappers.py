@@ -11,7 +11,9 @@ specs ``[name, kwargs]`` (in an agent's card, its ``describe()`` and ``make_env`
 - ``frame_stack`` (``{"n": N}``): the last N observations on the last axis, oldest first,
   zeros before the first, as SB3's ``VecFrameStack``;
 - ``channels_first``: image observations transposed to (channels, height, width), as SB3's
-  ``VecTransposeImage`` does for a policy that stores channel-first images.
+  ``VecTransposeImage`` does for a policy that stores channel-first images;
+- ``flatten_dict``: dict observations as one vector, the keys' arrays flattened and joined
+  in the space's key order (the agent splits them again).
 """
 
 from __future__ import annotations
@@ -97,10 +99,16 @@ def _channels_first(env: gym.Env) -> gym.Env:
     return ChannelsFirst(env) if len(shape) == 3 and shape[-1] < shape[0] else env
 
 
+def _flatten_dict(env: gym.Env) -> gym.Env:
+    if not isinstance(env.observation_space, gym.spaces.Dict):
+        return env
+    return gym.wrappers.FlattenObservation(env)
+
+
 WRAPPERS: dict[str, Callable[..., gym.Env]] = {
     ATARI: _atari, TIME_FEATURE: _time_feature,
     "frame_stack": lambda env, n: StackFrames(env, n),
-    "channels_first": _channels_first,
+    "channels_first": _channels_first, "flatten_dict": _flatten_dict,
 }
 
 

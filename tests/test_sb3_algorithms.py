@@ -253,3 +253,71 @@ def test_cnn_policies_prune_and_sb3_reloads_them(name, tmp_path):
                                pruned.act(frames), rtol=1e-5, atol=1e-5)
     reloaded.set_env(_Pixels(discrete))
     reloaded.learn(40)  # optimisers, targets and the value branch fit the pruned shapes
+
+
+class _Reach(gymnasium.Env):
+    """Dict observations (position, goal); reward: minus the distance after a move."""
+
+    observation_space = gymnasium.spaces.Dict({
+        "position": gymnasium.spaces.Box(-2, 2, (2,), np.float32),
+        "goal": gymnasium.spaces.Box(-1, 1, (3,), np.float32)})
+    action_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+
+    def __init__(self, render_mode=None) -> None:
+        self.render_mode = render_mode
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = {k: self.np_random.uniform(-1, 1, s.shape).astype(np.float32)
+                      for k, s in self.observation_space.spaces.items()}
+        self.steps = 0
+        return {k: v.copy() for k, v in self.state.items()}, {}
+
+    def step(self, action):
+        self.state["position"] = np.clip(self.state["position"] + 0.1 * action, -2, 2)
+        self.steps += 1
+        reward = -float(np.linalg.norm(self.state["position"] - self.state["goal"][:2]))
+        return ({k: v.copy() for k, v in self.state.items()}, reward, False,
+                self.steps >= 20, {})
+
+
+gymnasium.register("rlprune-test/Reach-v0", entry_point=_Reach)
+
+
+def test_dict_observation_policies_act_prune_and_reload(tmp_path):
+    """MultiInputPolicy: one extractor per key; the env's dicts arrive flattened in the
+    space's key order and the policy gets its dict back."""
+    from stable_baselines3 import SAC
+
+    model = SAC("MultiInputPolicy", _Reach(), seed=0, device="cpu", learning_starts=20,
+                buffer_size=200, policy_kwargs={"net_arch": [32, 32]})
+    model.learn(60)
+    model.save(tmp_path / "sac-reach.zip")
+    agent = load_agent(tmp_path / "sac-reach.zip")
+    assert agent.observation_space.shape == (5,)
+    assert agent.describe()["env_wrappers"] == [["flatten_dict", {}]]
+    evaluator = ClosedLoopEvaluator("rlprune-test/Reach-v0", episodes=3,
+                                    wrappers=agent.describe()["env_wrappers"])
+    env = _Reach()
+    expected = []
+    for seed in evaluator.seeds:  # SB3 acting on the dicts themselves
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            action = model.predict({k: v[None] for k, v in obs.items()},
+                                   deterministic=True)[0][0]
+            obs, reward, _, done, _ = env.step(action)
+            total += reward
+        expected.append(total)
+    np.testing.assert_allclose(evaluator.evaluate(agent).returns, expected, rtol=1e-5)
+    grouper = ComponentGrouper(agent)
+    plan = baseline_plan(grouper, "magnitude", 0.5, 0.05)
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        masked = evaluator.evaluate(agent).returns
+    pruned = prune_physically(agent, plan)
+    pruned.save(tmp_path / "pruned.zip")
+    reloaded = load_agent(tmp_path / "pruned.zip")
+    np.testing.assert_allclose(evaluator.evaluate(reloaded).returns, masked, rtol=1e-5)
+    assert SAC.load(tmp_path / "pruned.zip", device="cpu").policy.actor.latent_pi[0] \
+        .out_features < 32

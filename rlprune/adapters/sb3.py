@@ -41,6 +41,7 @@ from rlprune.adapters.sb3_modules import (
     RecurrentPolicy,
     flat_width,
     hidden_widths,
+    unflatten,
 )
 from rlprune.adapters.sb3_saving import (
     critic_memory_to_width,
@@ -108,11 +109,9 @@ class SB3Adapter:
         self.kind = f"sb3-{algorithm.lower()}"
         self.metric, self.file_suffix = EPISODE_RETURN, ".zip"
         policy = model.policy
-        self.observation_space = policy.observation_space
+        self.observation_space = _flat_space(policy.observation_space, self.kind, normalizer)
+        """The env-facing space: a dict of arrays arrives flattened (``flatten_dict``)."""
         self.action_space = policy.action_space
-        if isinstance(self.observation_space, (spaces.Dict, spaces.Tuple)):
-            raise ValueError(f"{self.kind} agent with {type(self.observation_space).__name__}"
-                             " observations: rlprune acts on array observations only (yet)")
         acting = self.family.acting
         self.default_components = (acting,)
         self.interfaces = (
@@ -153,6 +152,8 @@ class SB3Adapter:
         if zoo.env_kwargs:
             adapter.meta["env_kwargs"] = zoo.env_kwargs
         wrappers = [list(w) for w in zoo.env_wrappers]
+        if isinstance(model.policy.observation_space, spaces.Dict):
+            wrappers.append(["flatten_dict", {}])
         if _channels_first_image(adapter.observation_space) and \
                 ["channels_first", {}] not in wrappers:  # as SB3's VecTransposeImage
             wrappers.append(["channels_first", {}])
@@ -164,6 +165,11 @@ class SB3Adapter:
         """What the policy sees: VecNormalize-scaled observations where it has statistics."""
         obs = np.asarray(obs)
         return obs if self.normalizer is None else self.normalizer.normalize(obs)
+
+    def _policy_input(self, obs: np.ndarray):
+        """Flat env-facing rows as the policy takes them (a dict of keys for a dict space)."""
+        space = self.model.policy.observation_space
+        return unflatten(obs, space) if isinstance(space, spaces.Dict) else obs
 
     def _parts(self) -> ActingParts:
         return self.family.parts(self.model.policy)
@@ -204,14 +210,15 @@ class SB3Adapter:
         n = len(obs)
         obs = padded_rows(self._observations(obs))
         if not self.family.recurrent:
-            return self.model.predict(obs, deterministic=True)[0][:n]
+            return self.model.predict(self._policy_input(obs), deterministic=True)[0][:n]
         starts = np.zeros(n, dtype=bool) if first_step is None else np.asarray(first_step,
                                                                                dtype=bool)
         starts = padded_rows(starts)
         if self._lstm_states is not None and self._lstm_states[0].shape[1] != len(obs):
             self._lstm_states, starts = None, np.ones_like(starts)  # another batch
         actions, self._lstm_states = self.model.predict(
-            obs, state=self._lstm_states, episode_start=starts, deterministic=True)
+            self._policy_input(obs), state=self._lstm_states, episode_start=starts,
+            deterministic=True)
         return actions[:n]
 
     def reset(self, seed: int) -> None:
@@ -333,6 +340,26 @@ class SB3Adapter:
                 "env_wrappers": self.meta.get("env_wrappers", []),
                 "observation_shape": list(self.observation_space.shape),
                 "action_shape": list(self.action_space.shape), "meta": self.meta}
+
+
+def _flat_space(space: spaces.Space, kind: str, normalizer) -> spaces.Space:
+    """The observation space as the env-facing rows carry it: a dict of arrays flattened
+    (keys in the space's order).
+
+    Raises:
+        ValueError: a dict with non-array entries, a tuple space, or VecNormalize statistics
+            of dict observations.
+    """
+    if isinstance(space, spaces.Tuple) or (isinstance(space, spaces.Dict) and not all(
+            isinstance(s, spaces.Box) for s in space.spaces.values())):
+        raise ValueError(f"{kind} agent observing {space}: rlprune takes arrays and dicts "
+                         "of arrays")
+    if not isinstance(space, spaces.Dict):
+        return space
+    if normalizer is not None:
+        raise ValueError(f"{kind} agent: VecNormalize statistics of dict observations are "
+                         "not supported yet")
+    return spaces.flatten_space(space)
 
 
 def _channels_first_image(space) -> bool:

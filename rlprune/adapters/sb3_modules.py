@@ -6,22 +6,37 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
 
 __all__ = ["Chain", "Critic", "LSTMStep", "ObservationInput", "RecurrentPolicy",
-           "flat_width", "hidden_widths"]
+           "flat_width", "hidden_widths", "unflatten"]
 
 
 def flat_width(space) -> int:
-    """Width of a flattened raw observation or action of ``space`` (1 for Discrete)."""
+    """Width of a flattened raw observation or action of ``space`` (1 for Discrete; a
+    dict of arrays: its keys' widths summed)."""
+    if isinstance(space, spaces.Dict):
+        return sum(flat_width(s) for s in space.spaces.values())
     return int(np.prod(space.shape)) if space.shape else 1
+
+
+def unflatten(flat, space: spaces.Dict) -> dict:
+    """Rows of flattened dict observations (keys joined in the space's order) as a dict of
+    per-key batches; works on arrays and tensors alike."""
+    out, start = {}, 0
+    for key, sub in space.spaces.items():
+        width = flat_width(sub)
+        out[key] = flat[:, start:start + width].reshape(flat.shape[0], *sub.shape)
+        start += width
+    return out
 
 
 class ObservationInput(nn.Module):
     """Flat raw observations -> what the policy's features extractor takes: reshaped to the
-    observation space and preprocessed as SB3 does (float cast, images scaled to [0, 1],
-    discrete observations one-hot)."""
+    observation space (split into its keys for a dict space) and preprocessed as SB3 does
+    (float cast, images scaled to [0, 1], discrete observations one-hot)."""
 
     def __init__(self, policy) -> None:
         super().__init__()
@@ -29,8 +44,10 @@ class ObservationInput(nn.Module):
         self.normalize_images = policy.normalize_images
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        shape = self.space.shape or ()
-        obs = obs.reshape(obs.shape[0], *shape)
+        if isinstance(self.space, spaces.Dict):
+            obs = unflatten(obs, self.space)
+        else:
+            obs = obs.reshape(obs.shape[0], *(self.space.shape or ()))
         return preprocess_obs(obs, self.space, normalize_images=self.normalize_images)
 
 
