@@ -70,3 +70,18 @@ def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathL
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_kept_channels(channels: dict[str, int], removed: dict[str, Sequence[int]],
+                       path: str | os.PathLike) -> Path:
+    """Bars of the channels each group keeps over its dense width: where the cut fell."""
+    groups = list(channels)
+    kept = [channels[g] - len(removed.get(g, ())) for g in groups]
+    fig, ax = pyplot().subplots(figsize=(7, 0.35 * len(groups) + 1.2))
+    ax.barh(groups, [channels[g] for g in groups], color="#d9d9d9", label="dense")
+    ax.barh(groups, kept, color="#3a6ea5", label="kept")
+    ax.invert_yaxis()
+    ax.set_xlabel("channels")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 from rlprune.io import atomic_write_text
-from rlprune.report import markdown_table
+from rlprune.report import markdown_table, plot_kept_channels
 
-__all__ = ["write_run_report"]
+__all__ = ["report_markdown", "write_run_report"]
 
 
 def _prune_section(run_dir: Path) -> str:
@@ -32,11 +32,16 @@ def _prune_section(run_dir: Path) -> str:
     if tuned:
         summary[0].update(finetune_steps=tuned["steps"], metric_finetuned=tuned["metric"],
                           finetune_kept=tuned["kept"])
+    kept = ""
+    if plan.get("channels"):  # runs of earlier releases did not record group widths
+        plot = plot_kept_channels(plan["channels"], plan["removed"],
+                                  run_dir / "kept_channels.png")
+        kept = f"\n### Channels kept per group\n\n![kept channels per group]({plot.name})\n"
     return ("## Pruned agent\n\n"
             + markdown_table(summary, list(summary[0]))
             + _held_out_section(data.get("held_out")) + _latency_section(data.get("latency"))
             + "\n### Sparsity per component\n\n"
-            + markdown_table(by_component, ["component", "sparsity"])
+            + markdown_table(by_component, ["component", "sparsity"]) + kept
             + "\n### Coefficients\n\n" + markdown_table(coefficients, ["unit", "coefficient"]))
 
 
@@ -109,6 +114,17 @@ def write_run_report(run_dir: str | Path) -> Path:
         ValueError: the directory holds no rlprune run.
     """
     run_dir = Path(run_dir)
+    return atomic_write_text(run_dir / "report.md", report_markdown(run_dir))
+
+
+def report_markdown(run_dir: str | Path) -> str:
+    """The report of a run directory as Markdown (plots referenced by file name).
+
+    Raises:
+        FileNotFoundError: no such directory.
+        ValueError: the directory holds no rlprune run.
+    """
+    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run directory {run_dir}")
     sections = []
@@ -122,5 +138,4 @@ def write_run_report(run_dir: str | Path) -> Path:
     if not sections:
         raise ValueError(f"{run_dir} holds no rlprune run (report.json from prune, "
                          "sweep.json from sweep, results.json from robustness)")
-    text = f"# rlprune report: {run_dir.name}\n\n" + "\n".join(sections)
-    return atomic_write_text(run_dir / "report.md", text)
+    return f"# rlprune report: {run_dir.name}\n\n" + "\n".join(sections)

@@ -93,6 +93,13 @@ CASES = [
     (["eval", "NAN", "--episodes", "2", "--max-episode-steps", "10"],
      "2 of 2 episodes failed on a non-finite action or reward"),
     (["eval", "cartpole-swingup", "--episodes", "0"], "episodes must be >= 1"),
+    # videos
+    (["eval", "sac-halfcheetah", "--video", "/nonexistent/dir/v.gif"], "cannot write into"),
+    (["eval", "sac-halfcheetah", "--video", "OUT.avi"], "give a .gif or .mp4 file name"),
+    (["eval", "sac-halfcheetah", "--side-by-side", "sac-halfcheetah"],
+     "--side-by-side goes with --video PATH"),
+    (["prune", AE, "--out", "OUT", "--sparsity", "0.5", "--video"],
+     "autoencoder agent does not act"),
     # perturbations
     (["eval", "cartpole-swingup", "--perturb", "gravity=2"], "unknown perturbation"),
     (["eval", "cartpole-swingup", "--perturb", "mass=abc"],

@@ -16,7 +16,8 @@ LAYERS = [
     {"rlprune.pruning", "rlprune.analysis"},
     {"rlprune.search"},
     {"rlprune.finetune", "rlprune.export", "rlprune.pipeline", "rlprune.sweep", "rlprune.zoo",
-     "rlprune.run_report", "rlprune.step_timing", "rlprune.latency_report",
+     "rlprune.run_report", "rlprune.step_timing", "rlprune.latency_report", "rlprune.video",
+     "rlprune.html_report",
      "rlprune.backends", "rlprune.held_out"},
     {"rlprune.cli", "rlprune"},
 ]

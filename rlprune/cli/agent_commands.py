@@ -63,16 +63,26 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
              seed: int = typer.Option(0, help="episode i resets with seed + i"),
              perturb: str = typer.Option(None, help='e.g. "mass=1.5,obs_noise=0.02"'),
              max_episode_steps: int = typer.Option(None, help="cap episode length"),
+             video: Path = typer.Option(None, help="also render the first episode to this "
+                                                   ".gif (or .mp4 with imageio-ffmpeg)"),
+             side_by_side: str = typer.Option(None, "--side-by-side",
+                                              help="a second agent beside it in the video, "
+                                                   "on the same seed"),
              backend: str = BACKEND,
              task: str = TASK,
              vecnormalize: Path = VECNORMALIZE,
              planner: str = PLANNER,
              as_json: bool = JSON):
-    """Mean episode return with a 95% confidence interval."""
+    """Mean episode return with a 95% confidence interval (and a rollout video)."""
     try:
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
         from rlprune.backends import on_backend
+        from rlprune.video import check_video_path, record_video
 
+        if side_by_side and not video:
+            raise ValueError("--side-by-side goes with --video PATH")
+        if video:
+            check_video_path(video)
         adapter = on_backend(_load(agent, task, vecnormalize, planner), backend)
         evaluator = ClosedLoopEvaluator.for_agent(adapter, env, episodes=episodes, seed=seed,
                                                   perturb=perturb,
@@ -84,14 +94,27 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
                              f"{int(result.failed.sum())} of {episodes} episodes failed on a "
                              f"non-finite action or reward (episode seeds "
                              f"{[s for s, f in zip(result.seeds, result.failed) if f]})")
+        filmed = {}
+        if video:
+            agents = {Path(agent).stem: adapter}
+            if side_by_side:
+                other = Path(side_by_side).stem
+                agents[other if other not in agents else f"{other} (2)"] = _load(
+                    side_by_side, task, None, planner)
+            path, rollouts = record_video(agents, evaluator, video)
+            filmed = {"video": str(path), "video_seed": seed,
+                      "video_returns": {r.label: r.episode_return for r in rollouts}}
     except _USER_ERRORS as e:
         _fail(e)
-    payload = {"env": spec, "seed": seed, **result.to_dict()}
+    payload = {"env": spec, "seed": seed, **result.to_dict(), **filmed}
     low, high = payload["iqm_ci95"]
-    _emit(payload, as_json, f"{spec}: return {result.mean:.1f} +- {result.ci95:.1f} (95% CI), "
-                            f"IQM {payload['iqm']:.1f} [{low:.1f}, {high:.1f}] (bootstrap 95% "
-                            f"CI), {episodes} episodes, {result.env_steps} env steps, "
-                            f"{result.wall_time:.0f}s")
+    text = (f"{spec}: return {result.mean:.1f} +- {result.ci95:.1f} (95% CI), "
+            f"IQM {payload['iqm']:.1f} [{low:.1f}, {high:.1f}] (bootstrap 95% CI), "
+            f"{episodes} episodes, {result.env_steps} env steps, {result.wall_time:.0f}s")
+    if filmed:
+        returns = ", ".join(f"{k} {v:.1f}" for k, v in filmed["video_returns"].items())
+        text += f"\nvideo: {filmed['video']} (seed {seed}: {returns})"
+    _emit(payload, as_json, text)
 
 
 

@@ -33,6 +33,15 @@ def _load(agent: str, task: str | None = None, vecnormalize: Path | None = None,
     return rlprune.load_agent(agent, task=task, vecnormalize=vecnormalize, planner=planner)
 
 
+def write_reports(run_dir: Path) -> None:
+    """report.md and the self-contained report.html of a finished run."""
+    from rlprune.html_report import write_html_report
+    from rlprune.run_report import write_run_report
+
+    write_run_report(run_dir)
+    write_html_report(run_dir)
+
+
 def _methods_help() -> str:
     """The registered search methods (``register_method``), for ``--method``'s help."""
     from rlprune.search import METHODS

@@ -34,6 +34,7 @@ from rlprune.cli.app import (
     _target,
     _tuple,
     app,
+    write_reports,
 )
 from rlprune.settings import Evaluation, SearchSettings
 
@@ -79,12 +80,18 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           objective: str = OBJECTIVE,
           perturb: str = PERTURB_SET,
           aggregate: str = AGGREGATE,
+          video: bool = typer.Option(False, "--video", help="render the dense and the "
+                                     "pruned agent side by side on the first held-out "
+                                     "episode (OUT/rollout_dense_vs_pruned.gif)"),
           quiet: bool = typer.Option(False, "--quiet", help="no progress lines on stderr"),
           as_json: bool = JSON):
-    """Search coefficients, prune physically, save the agent and a report to OUT."""
+    """Search coefficients, prune physically, save the agent and a report (report.md,
+    report.html) to OUT."""
     try:
+        from rlprune.analysis.evaluate import ClosedLoopEvaluator
         from rlprune.pipeline import prune_agent
         from rlprune.search import make_executor
+        from rlprune.video import record_video
 
         goal = _target(sparsity, speedup, target, tol)
         settings = SearchSettings(method, budget, seed, criterion, scope,
@@ -94,6 +101,11 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps) \
             if eval_episodes else None
         adapter = _load(agent, task, vecnormalize, planner)
+        if video:  # an agent that cannot be filmed fails here, before the search
+            filming = held_out or evaluation.held_out(1, eval_max_episode_steps)
+            evaluator = ClosedLoopEvaluator.for_agent(
+                adapter, filming.env, episodes=1, seed=filming.seed,
+                max_episode_steps=filming.max_episode_steps)
         run = prune_agent(adapter, out, goal, settings, evaluation, finetune=finetune,
                           held_out=held_out, objective_name=objective,
                           executor=make_executor(executor, workers, ray_address),
@@ -101,6 +113,11 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                           threads=threads,
                           log=(lambda line: None) if quiet else
                           (lambda line: typer.echo(f"rlprune: {line}", err=True)))
+        if video:
+            record_video({"dense": adapter, "pruned": _load(str(run.path), task,
+                                                           None, planner)},
+                         evaluator, Path(out) / "rollout_dense_vs_pruned.gif")
+        write_reports(out)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     result, path, tuned = run.result, run.path, run.finetune
@@ -181,6 +198,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                          log=lambda line: typer.echo(line, err=True))
         table, plot = write_sweep_report(rows, out, title=str(agent),
                                          ylabel=adapter.metric.label)
+        write_reports(out)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     _emit({"out": str(out), "rows": rows, "table": str(table), "plot": str(plot)}, as_json,

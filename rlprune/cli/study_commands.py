@@ -13,6 +13,7 @@ from rlprune.cli.app import (
     _fail,
     _load,
     app,
+    write_reports,
 )
 
 
@@ -44,6 +45,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                                 env_kwargs=nominal.env_kwargs,
                                 wrappers=nominal.options["wrappers"])
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
+        write_reports(out)
     except _USER_ERRORS as e:
         _fail(e)
     flat = [{"agent": r["agent"], **r["perturb"], "mean": r["mean"], "ci95": r["ci95"]}
@@ -53,12 +55,17 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="a prune, sweep or robustness run")):
-    """Markdown report (report.md) of a run directory, with its plots."""
+def report(run_dir: Path = typer.Argument(..., help="a prune, sweep or robustness run"),
+           as_html: bool = typer.Option(False, "--html", help="also report.html: one "
+                                        "self-contained page, plots and videos embedded")):
+    """Markdown report (report.md) of a run directory, with its plots (and report.html)."""
     try:
+        from rlprune.html_report import write_html_report
         from rlprune.run_report import write_run_report
 
-        path = write_run_report(run_dir)
+        paths = [write_run_report(run_dir)]
+        if as_html:
+            paths.append(write_html_report(run_dir))
     except _USER_ERRORS as e:
         _fail(e)
-    typer.echo(str(path))
+    typer.echo("\n".join(str(p) for p in paths))

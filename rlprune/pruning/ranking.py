@@ -94,6 +94,8 @@ class PruningPlan:
     """What the target counted."""
     achieved: float | None = None
     """The saving the target measure reached (the sparsity for ``params``)."""
+    channels: dict[str, int] = field(default_factory=dict)
+    """Group id -> its dense channel count (what the kept-channel plots show)."""
 
     def component_sparsity(self) -> dict[str, float]:
         return {c: 1 - self.cost.params_by_component[c] / n
@@ -107,7 +109,8 @@ class PruningPlan:
                 "step_flops": self.cost.step_flops, "dense_step_flops": self.dense.step_flops,
                 "component_sparsity": self.component_sparsity(),
                 "measure": self.measure,
-                "achieved": self.sparsity if self.achieved is None else self.achieved}
+                "achieved": self.sparsity if self.achieved is None else self.achieved,
+                "channels": dict(self.channels)}
 
 
 class ChannelRanking:
@@ -241,4 +244,5 @@ class ChannelRanking:
         cost = self.costs.cost(counts)
         param_s, flop_s = self.costs.sparsity(counts)
         return PruningPlan(removed, param_s, flop_s, cost, self.costs.dense,
-                           self.measure.name, achieved)
+                           self.measure.name, achieved,
+                           {g.id: g.channels for g in self.grouper.groups})
