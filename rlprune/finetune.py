@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from rlprune.adapters.base import AgentAdapter
 from rlprune.search.objective import Objective
@@ -103,7 +104,7 @@ def _losses(pruned: AgentAdapter, names, inputs, targets, rows=None) -> dict[str
 def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
             actions: np.ndarray | None = None, components: list[str] | None = None,
             steps: int = 200, lr: float = 1e-3, batch_size: int = 256, seed: int = 0,
-            refresh=None, action_samples: int = 4) -> DistillResult:
+            refresh=None, action_samples: int = 4, progress: bool = False) -> DistillResult:
     """Fine-tunes ``pruned`` in place towards ``dense``.
 
     Args:
@@ -141,7 +142,8 @@ def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
     try:
         for m in modules:
             m.eval()  # deterministic: no dropout in the copies being fitted
-        for step in range(steps):
+        for step in tqdm(range(steps), desc="distillation", disable=not progress,
+                         mininterval=2, leave=False):
             if refresh is not None and step == steps // 2:
                 extra_inputs, extra_targets = data(*refresh(pruned))
                 inputs = {n: torch.cat([inputs[n], extra_inputs[n]]) for n in names}
@@ -161,18 +163,20 @@ def distill(dense: AgentAdapter, pruned: AgentAdapter, observations: np.ndarray,
 
 
 def distill_on_objective(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
-                         visited: VisitedInputs, steps: int, seed: int = 0) -> DistillResult:
+                         visited: VisitedInputs, steps: int, seed: int = 0,
+                         progress: bool = False) -> DistillResult:
     """``distill`` on the dense agent's visited states; for a closed-loop objective they
     are refreshed halfway with the pruned agent's own episodes (its env steps are not
     counted: fine-tuning results are reported apart from the searches')."""
     refresh = ((lambda agent: objective.visited_states(agent)[:2])
                if objective.closed_loop else None)
-    return distill(dense, pruned, *visited.states(), steps=steps, seed=seed, refresh=refresh)
+    return distill(dense, pruned, *visited.states(), steps=steps, seed=seed, refresh=refresh,
+                   progress=progress)
 
 
 def distill_if_better(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
                       visited: VisitedInputs, steps: int, validation: Objective,
-                      seed: int = 0) -> tuple[AgentAdapter, dict]:
+                      seed: int = 0, progress: bool = False) -> tuple[AgentAdapter, dict]:
     """Fine-tunes a copy of ``pruned`` on ``objective``'s states; keeps it only if it
     scores no lower than ``pruned`` on ``validation`` (episodes neither the search nor
     the final held-out check use: deciding on the search's own episodes would select for
@@ -186,7 +190,7 @@ def distill_if_better(dense: AgentAdapter, pruned: AgentAdapter, objective: Obje
         ``kept``, losses).
     """
     tuned = pruned.clone()
-    result = distill_on_objective(dense, tuned, objective, visited, steps, seed)
+    result = distill_on_objective(dense, tuned, objective, visited, steps, seed, progress)
     before, after = validation(pruned), validation(tuned)
     kept = after.value >= before.value
     return (tuned if kept else pruned), {

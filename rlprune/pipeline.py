@@ -92,7 +92,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         with stage(f"fine-tuning, {finetune} distillation steps"):
             pruned, report["finetune"] = distill_if_better(
                 agent, pruned, objective, VisitedInputs(objective, agent, out), finetune,
-                objective_for(agent, evaluation.validation(), objective_name), settings.seed)
+                objective_for(agent, evaluation.validation(), objective_name), settings.seed,
+                progress)
     if held_out is not None:
         with stage("held-out check of the dense and the pruned agent"):
             report["held_out"] = held_out_comparison(

@@ -49,7 +49,8 @@ def test_prune_writes_agent_report_and_resumes(tmp_path):
     payload = json.loads(first.stdout)
     assert abs(payload["sparsity"] - 0.5) <= 0.01 and payload["evaluations"] == 6
     assert {p.name for p in out.iterdir()} == {"pruned.pt", "report.json",
-                                               "search_state.json"}
+                                               "search_state.json", "report.md",
+                                               "report.html", "kept_channels.png"}
     again = run(*args)  # a finished run resumes from its state: no new evaluations
     assert json.loads(again.stdout)["metric"] == payload["metric"]
     pruned = run("inspect", str(out / "pruned.pt"), "--json")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,13 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
                      out: str | Path, episodes: int = 4, seed: int = 0, action_repeat: int = 1,
                      max_episode_steps: int | None = None,
                      env_kwargs: Mapping[str, Any] | None = None,
-                     wrappers: Sequence[Sequence[Any]] = ()) -> list[dict]:
+                     wrappers: Sequence[Sequence[Any]] = (),
+                     log: Callable[[str], None] = lambda line: None) -> list[dict]:
     """Evaluates every agent at every grid point; returns (and saves) one row per pair.
 
     ``env_kwargs`` configure the env as the agents were trained (RL Zoo's env_kwargs.yml),
-    ``wrappers`` are the env wrappers they act through (``envs.zoo_wrappers``).
+    ``wrappers`` are the env wrappers they act through (``envs.zoo_wrappers``); ``log``
+    gets one line per finished grid point and agent.
     A study in ``out`` resumes only with the same env, episodes, seed and episode cap
     (other grid points and agents may be added).
 
@@ -79,6 +81,7 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     rows = saved.get("rows", [])
     done = {(r["agent"], json.dumps(r["perturb"], sort_keys=True)) for r in rows}
     names = list(grid)
+    total = len(agents) * len(list(itertools.product(*grid.values())))
     for values in itertools.product(*(grid[n] for n in names)):
         perturb = dict(zip(names, values))
         evaluator = ClosedLoopEvaluator(env, episodes=episodes, seed=seed,
@@ -91,6 +94,9 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
             result = evaluator.evaluate(agent)
             rows.append({"agent": label, "perturb": perturb, "mean": result.mean,
                          "ci95": result.ci95, "failed": int(result.failed.sum())})
+            point = ", ".join(f"{k}={v:g}" for k, v in perturb.items())
+            log(f"[{len(rows)}/{total}] {point}: {label} {result.mean:.1f} +- "
+                f"{result.ci95:.1f} ({result.wall_time:.0f}s)")
             write_json(path, {"env": env, "settings": settings, "grid": grid, "rows": rows})
     return rows
 

@@ -25,6 +25,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                episodes: int = typer.Option(4),
                seed: int = typer.Option(0),
                max_episode_steps: int = typer.Option(None, help="cap episode length"),
+               quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
                as_json: bool = JSON):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
@@ -43,7 +44,9 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                                 action_repeat=nominal.options["action_repeat"],
                                 max_episode_steps=max_episode_steps,
                                 env_kwargs=nominal.env_kwargs,
-                                wrappers=nominal.options["wrappers"])
+                                wrappers=nominal.options["wrappers"],
+                                log=(lambda line: None) if quiet else
+                                (lambda line: typer.echo(f"rlprune: {line}", err=True)))
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
         write_reports(out)
     except _USER_ERRORS as e:
