@@ -1,11 +1,7 @@
 """Environments for rlprune: DMC and Gymnasium behind one ``make_env``, with perturbations."""
 
-import os
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"  # headless rendering; must precede importing MuJoCo
-
-from envs.dmc import DMCEnv, dmc_task_names  # noqa: E402
+from envs import headless  # noqa: F401  (first: before MuJoCo is imported)
+from envs.dmc import DMCEnv, dmc_task_names
 from envs.perturb import (
     PERTURBATIONS,
     ActionDelay,
