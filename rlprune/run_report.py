@@ -106,6 +106,20 @@ def _robustness_section(run_dir: Path) -> str:
             + markdown_table(flat, ["agent", *grid, "mean", "ci95", "failed"]))
 
 
+def _zoo_section(run_dir: Path) -> str:
+    from rlprune.zoo import LEADERBOARD_COLUMNS, plot_leaderboard
+
+    rows = json.loads((run_dir / "leaderboard.json").read_text())["rows"]
+    plot = run_dir / "leaderboard.png"
+    if not plot.exists():
+        plot_leaderboard(rows, plot)
+    columns = [c for c in ["agent", *LEADERBOARD_COLUMNS, "error"]
+               if any(r.get(c) is not None for r in rows)]
+    shown = [{k: ("" if v is None else v) for k, v in r.items()} for r in rows]
+    return (f"## Zoo leaderboard\n\n![percent of dense return vs sparsity]({plot.name})\n\n"
+            + markdown_table(shown, columns))
+
+
 def write_run_report(run_dir: str | Path) -> Path:
     """Writes ``RUN_DIR/report.md`` and returns its path.
 
@@ -135,7 +149,10 @@ def report_markdown(run_dir: str | Path) -> str:
     results = run_dir / "results.json"
     if results.exists() and "grid" in json.loads(results.read_text()):
         sections.append(_robustness_section(run_dir))
+    if (run_dir / "leaderboard.json").exists():
+        sections.append(_zoo_section(run_dir))
     if not sections:
         raise ValueError(f"{run_dir} holds no rlprune run (report.json from prune, "
-                         "sweep.json from sweep, results.json from robustness)")
+                         "sweep.json from sweep, results.json from robustness, "
+                         "leaderboard.json from zoo)")
     return f"# rlprune report: {run_dir.name}\n\n" + "\n".join(sections)

@@ -107,6 +107,8 @@ def test_zoo_over_a_gym_era_rl_zoo_folder_ranks_every_algorithm(tmp_path):
     errors = {r["agent"]: r["error"] for r in rows if r.get("error")}
     # ARS's linear policy has nothing to prune: its row says so, the others rank
     assert list(errors) == ["ars/InvertedPendulum-v2_1"]
+    page = (tmp_path / "report.html").read_text()  # the leaderboard as one page too
+    assert "Zoo leaderboard" in page and "data:image/png" in page
     assert "no hidden units to prune" in errors["ars/InvertedPendulum-v2_1"]
     rows = [r for r in rows if not r.get("error")]
     dense = {r["algo"]: r for r in rows if r["method"] == "dense"}

@@ -222,7 +222,8 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
         executor: str = EXECUTOR,
         workers: int = WORKERS,
         as_json: bool = JSON):
-    """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png)."""
+    """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png),
+    and report.md / report.html."""
     try:
         from rlprune.search import make_executor
         from rlprune.zoo import ZooSettings, find_zoo_agents, run_zoo, write_leaderboard
@@ -234,6 +235,7 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
         rows = run_zoo(agents, settings, out, executor=make_executor(executor, workers),
                        log=lambda line: typer.echo(line, err=True))
         paths = write_leaderboard(rows, settings, out)
+        write_reports(out)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     failed = [r["agent"] for r in rows if r.get("error")]
