@@ -51,8 +51,10 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
 
 def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
                             metric: str = "mean", ci: str = "ci95",
-                            title: str = "", ylabel: str = "episode return") -> Path:
-    """One line per method (rows with key ``method``); the dense row is a reference band."""
+                            title: str = "", ylabel: str = "episode return",
+                            x: str = "sparsity", xlabel: str = "parameter sparsity") -> Path:
+    """One line per method (rows with key ``method``) against ``x`` (sparsity, or measured
+    speed-up); the dense row is a reference band."""
     fig, ax = pyplot().subplots(figsize=(6, 4))
     dense = [r for r in rows if r["method"] == "dense"]
     if dense:
@@ -60,10 +62,11 @@ def plot_metric_vs_sparsity(rows: Sequence[dict[str, Any]], path: str | os.PathL
         ax.axhline(d[metric], color="k", lw=1, label="dense")
         ax.axhspan(d[metric] - d[ci], d[metric] + d[ci], color="k", alpha=0.1)
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "dense"):
-        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["sparsity"])
-        ax.errorbar([r["sparsity"] for r in mine], [r[metric] for r in mine],
+        mine = sorted((r for r in rows if r["method"] == method and r.get(x) is not None),
+                      key=lambda r: r[x])
+        ax.errorbar([r[x] for r in mine], [r[metric] for r in mine],
                     yerr=[r[ci] for r in mine], marker="o", capsize=3, label=method)
-    ax.set_xlabel("parameter sparsity")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()

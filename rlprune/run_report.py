@@ -61,7 +61,9 @@ def _sweep_section(run_dir: Path) -> str:
     columns = [c for c in COLUMNS if any(c in r for r in rows)]
     if dense:
         columns.insert(columns.index("metric") + 1, "of_dense")
-    return ("## Metric vs sparsity\n\n" + f"![metric vs sparsity]({plot.name})\n\n"
+    speedup = run_dir / "metric_vs_speedup.png"
+    timed = f"![metric vs measured speed-up]({speedup.name})\n\n" if speedup.exists() else ""
+    return ("## Metric vs sparsity\n\n" + f"![metric vs sparsity]({plot.name})\n\n" + timed
             + markdown_table(rows, columns))
 
 

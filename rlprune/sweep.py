@@ -262,10 +262,16 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
 
 def write_sweep_report(rows: list[dict], out: str | Path, title: str = "",
                        ylabel: str = "episode return") -> tuple[Path, Path]:
-    """``results.md`` (the table) and ``metric_vs_sparsity.png`` in ``out``."""
+    """``results.md`` (the table), ``metric_vs_sparsity.png`` and, where rows were timed,
+    ``metric_vs_speedup.png`` in ``out``."""
     out = Path(out)
     columns = [c for c in COLUMNS if any(c in r for r in rows)]
     table = atomic_write_text(out / "results.md", markdown_table(rows, columns))
-    plot = plot_metric_vs_sparsity([r | {"mean": r["metric"]} for r in rows],
-                                   out / "metric_vs_sparsity.png", title=title, ylabel=ylabel)
+    scored = [r | {"mean": r["metric"]} for r in rows]
+    plot = plot_metric_vs_sparsity(scored, out / "metric_vs_sparsity.png", title=title,
+                                   ylabel=ylabel)
+    if any(r.get("speedup") for r in rows if r["method"] != "dense"):
+        plot_metric_vs_sparsity(scored, out / "metric_vs_speedup.png", title=title,
+                                ylabel=ylabel, x="speedup",
+                                xlabel="measured speed-up of a control step")
     return table, plot

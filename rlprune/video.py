@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 import envs
@@ -65,11 +67,17 @@ def record_rollout(agent: AgentAdapter, evaluator: ClosedLoopEvaluator, label: s
     """
     seed = evaluator.seed if seed is None else seed
     evaluator.check_agent(agent)
-    try:
-        env = envs.make_env(evaluator.env_spec, render_mode="rgb_array", **evaluator.options,
-                            **evaluator.env_kwargs)
-    except TypeError as e:
-        raise ValueError(f"{evaluator.env_spec} cannot render frames ({e})") from e
+    with warnings.catch_warnings():  # gymnasium warns of a render mode it then refuses
+        warnings.simplefilter("ignore")
+        try:
+            env = envs.make_env(evaluator.env_spec, render_mode="rgb_array",
+                                **evaluator.options, **evaluator.env_kwargs)
+        except (TypeError, AssertionError, gym.error.Error) as e:
+            raise ValueError(f"{evaluator.env_spec} cannot render frames ({e})") from e
+    if "rgb_array" not in env.metadata.get("render_modes", []):
+        env.close()
+        raise ValueError(f"{evaluator.env_spec} cannot render frames (its render modes: "
+                         f"{env.metadata.get('render_modes', [])})")
     try:
         agent.reset(seed)
         obs, _ = env.reset(seed=seed)

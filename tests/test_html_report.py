@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 
+import gymnasium
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -109,3 +110,37 @@ def test_report_html_of_a_run_folder_and_its_bad_inputs(prune_run, tmp_path):
     assert (prune_run / "report.html").exists()
     missing = runner.invoke(app, ["report", str(tmp_path / "nope"), "--html"])
     assert missing.exit_code == 2 and "no run directory" in missing.stderr
+
+
+class _Blind(gymnasium.Env):
+    """An env with no renderer."""
+
+    observation_space = gymnasium.spaces.Box(-1, 1, (5,), np.float32)
+    action_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+
+    def __init__(self, render_mode=None) -> None:
+        self.render_mode = render_mode
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(5, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(5, np.float32), 0.0, False, True, {}
+
+    def render(self):
+        return None
+
+
+gymnasium.register("rlprune-test/Blind-v0", entry_point=_Blind)
+
+
+def test_an_env_that_cannot_render_is_one_clear_error(tmp_path):
+    from rlprune.analysis.evaluate import ClosedLoopEvaluator
+    from rlprune.video import record_video
+    from tests.conftest import linear_policy
+
+    evaluator = ClosedLoopEvaluator("rlprune-test/Blind-v0", episodes=1)
+    with pytest.raises(ValueError, match="Blind-v0 cannot render frames"):
+        record_video({"agent": linear_policy()}, evaluator, tmp_path / "v.gif")
+    assert not (tmp_path / "v.gif").exists()

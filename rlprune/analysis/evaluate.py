@@ -9,7 +9,7 @@ random numbers), so differences between candidates are not noise.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,9 +182,11 @@ class ClosedLoopEvaluator:
                                  f"{self.env_spec} gives {gives}{via}; pass --env with the "
                                  "task (version and env kwargs) the agent was trained on")
 
-    def evaluate(self, agent: AgentAdapter, recorder: StateRecorder | None = None,
+    def evaluate(self, agent: AgentAdapter,
+                 recorder: StateRecorder | Callable[..., None] | None = None,
                  episodes: range | None = None) -> EvalResult:
-        """Runs the episodes; ``recorder`` (optional) sees every visited state.
+        """Runs the episodes; ``recorder`` (optional: a ``StateRecorder``, a progress bar)
+        sees every control step (observations, actions, which episodes are active).
 
         ``episodes`` picks a contiguous part of the episode list (racing evaluates a
         candidate chunk by chunk). The agent is reset with the seed of the part's first

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
+from tqdm import tqdm
 
 from rlprune.cli.app import (
     _USER_ERRORS,
@@ -88,7 +90,9 @@ def evaluate(agent: str = typer.Argument(..., help="checkpoint path or shipped n
                                                   perturb=perturb,
                                                   max_episode_steps=max_episode_steps)
         spec = evaluator.env_spec
-        result = evaluator.evaluate(adapter)
+        with tqdm(desc="control steps", unit="step", disable=not sys.stderr.isatty(),
+                  mininterval=1, leave=False) as bar:  # all episodes step together
+            result = evaluator.evaluate(adapter, lambda *step: bar.update(1))
         if result.any_failed:
             raise ValueError(result.error or
                              f"{int(result.failed.sum())} of {episodes} episodes failed on a "
