@@ -70,8 +70,9 @@ class Evaluation:
     """Which data a dataset objective scores on (``search``, ``validation``, ``test``);
     episode objectives tell their episodes apart by seed."""
     perturb: str | None = None
-    """A perturbation grid (``"mass=0.5:1.5:3,obs_noise=0:0.05:2"``): returns are scored on
-    every perturbed system and aggregated; None: the nominal system."""
+    """A perturbation set: a grid (``"mass=0.5:1.5:3,obs_noise=0:0.05:2"``) or seeded draws
+    from ranges (``"mass=0.5~1.5,draws=8"``); returns are scored on every perturbed system
+    and aggregated (``rlprune.analysis.perturbation_sets``); None: the nominal system."""
     aggregate: str = "mean"
     """How per-system returns combine: ``mean``, ``worst`` or ``cvar:ALPHA``."""
 

@@ -60,7 +60,9 @@ def _criteria_help() -> str:
 BUDGET = typer.Option(20, help="candidates per search")
 JSON = typer.Option(False, "--json", help="print one JSON object")
 PERTURB_SET = typer.Option(None, "--perturb", help='score candidates on every system of a '
-                           'perturbation grid, e.g. "mass=0.5:1.5:3" (robust pruning)')
+                           'perturbation set: a grid, e.g. "mass=0.5:1.5:3", or seeded draws, '
+                           'e.g. "mass=0.5~1.5,friction=0.8~1.2,draws=8" (robust pruning; '
+                           'held-out checks score unseen values)')
 AGGREGATE = typer.Option("mean", help="combine the perturbed systems' returns: mean, worst "
                                       "or cvar:ALPHA (the worst ALPHA share)")
 SEARCH_MAX_STEPS = typer.Option(None, "--max-episode-steps",

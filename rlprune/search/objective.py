@@ -8,7 +8,6 @@ signature.
 
 from __future__ import annotations
 
-import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from scipy import stats as scipy_stats
 
 from rlprune.adapters.base import AgentAdapter, ReconstructionAdapter
 from rlprune.analysis.evaluate import ClosedLoopEvaluator, EvalResult, StateRecorder
-from rlprune.analysis.robustness import parse_grid
+from rlprune.analysis.perturbation_sets import perturbation_points
 from rlprune.settings import Evaluation
 
 __all__ = ["OBJECTIVES", "Objective", "PSNRObjective", "PerturbedReturnObjective",
@@ -304,8 +303,8 @@ def _return_objective(agent: AgentAdapter, e: Evaluation) -> Objective:
     if e.perturb is None:
         return ReturnObjective.for_agent(agent, e.episodes, e.seed, e.max_episode_steps,
                                          e.race, e.env)
-    grid = parse_grid(e.perturb)
-    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    # Checks on other episodes (held-out, validation) score perturbations the search never saw.
+    points = perturbation_points(e.perturb, e.seed, unseen=e.split != "search")
     return PerturbedReturnObjective([ClosedLoopEvaluator.for_agent(
         agent, e.env, episodes=e.episodes, seed=e.seed, max_episode_steps=e.max_episode_steps,
         perturb=point) for point in points], e.aggregate)
