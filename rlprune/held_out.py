@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from rlprune.adapters.base import AgentAdapter
+from rlprune.analysis.stability import stability_report
 from rlprune.analysis.statistics import paired_difference, robust_summary
-from rlprune.search import Objective, Score
+from rlprune.search import Objective, ReturnObjective, Score
 
 __all__ = ["held_out_comparison"]
 
@@ -21,12 +22,22 @@ def _summary(score: Score) -> dict:
 
 
 def held_out_comparison(dense: AgentAdapter, pruned: AgentAdapter,
-                        objective: Objective) -> dict:
+                        objective: Objective, seed: int = 0) -> dict:
     """Both agents' scores on ``objective`` and ``pruned - dense``: paired over episodes
-    (mean and t-CI of the differences) where the objective plays episodes."""
-    before, after = objective(dense), objective(pruned)
+    (mean and t-CI of the differences) where the objective plays episodes; with nominal
+    episodes (a ``ReturnObjective``), the pruned agent's stability on the dense agent's
+    trajectories too (``stability_report``, which says what loop it analyses)."""
+    stability = None
+    if isinstance(objective, ReturnObjective):
+        before, trajectories = objective.scored_trajectories(dense)
+        stability = stability_report(dense, pruned, trajectories, seed)
+    else:
+        before = objective(dense)
+    after = objective(pruned)
     report = {"objective": objective.describe(), "dense": _summary(before),
               "pruned": _summary(after)}
+    if stability is not None:
+        report["stability"] = stability
     if "returns" in report["dense"]:
         report["difference"] = paired_difference(report["pruned"]["returns"],
                                                  report["dense"]["returns"])

@@ -97,7 +97,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     if held_out is not None:
         with stage("held-out check of the dense and the pruned agent"):
             report["held_out"] = held_out_comparison(
-                agent, pruned, objective_for(agent, held_out, objective_name))
+                agent, pruned, objective_for(agent, held_out, objective_name), settings.seed)
     if timing.dense is not None:
         with stage("timing the pruned control step"):
             report["latency"] = timing.compare(pruned, result.plan)

@@ -80,7 +80,17 @@ def _held_out_section(check: dict | None) -> str:
     difference = check["difference"]
     return ("\n### Held-out check\n\n" + markdown_table(rows, list(rows[0]))
             + f"\npruned - dense: {difference['mean']:+.3f} +- {difference['ci95']:.3f} "
-              "(paired 95% CI)\n")
+              "(paired 95% CI)\n" + _stability_section(check.get("stability")))
+
+
+def _stability_section(stability: dict | None) -> str:
+    """The pruned agent's stability on the dense agent's held-out trajectories."""
+    if not stability:
+        return ""
+    numbers = {k: (", ".join(f"{x:.3g}" for x in v) if isinstance(v, list) else v)
+               for k, v in stability.items() if k != "loop"}
+    return ("\n### Stability\n\n" + markdown_table([numbers], list(numbers))
+            + f"\nabout the {stability['loop']}\n")
 
 
 def _latency_section(timed: dict | None) -> str:

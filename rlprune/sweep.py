@@ -24,7 +24,7 @@ import torch
 from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.evaluate import StateRecorder
 from rlprune.analysis.latency import measure_step
-from rlprune.analysis.stability import action_deviation, latent_stability
+from rlprune.analysis.stability import stability_report
 from rlprune.analysis.statistics import robust_summary
 from rlprune.finetune import distill_on_objective
 from rlprune.io import atomic_torch_save, atomic_write_text, load_weights_only
@@ -52,6 +52,9 @@ COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "step_ms",
            "evaluations", "search_env_steps", "latent_drift", "jacobian_radius_max",
            "lyapunov_decrease", "action_rmse", "seconds"]
 """Columns of the sweep table (missing values stay empty)."""
+_ROW_STABILITY = ("latent_drift", "rollout_error", "jacobian_radius_max", "lyapunov_decrease",
+                  "action_rmse")
+"""The stability numbers a sweep row keeps (``stability_report`` gives more)."""
 
 ExtraMethod = Callable[[AgentAdapter, float, int], tuple[AgentAdapter, float]]
 """(agent, rho, seed) -> (pruned agent, achieved sparsity): methods outside rlprune's
@@ -109,15 +112,8 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
                    episodes=len(returns), **robust_summary(returns))
     if trajectories is None:
         return row
-    if dense.latent(trajectories[0][0][:1]) is not None:
-        stability = latent_stability(dense, pruned, trajectories, seed=seed)
-        row.update(latent_drift=stability.encoder_drift_relative,
-                   rollout_error=stability.rollout_error,
-                   jacobian_radius_max=stability.spectral_radius_pruned["max"],
-                   lyapunov_decrease=stability.lyapunov_decrease_pruned)
-    else:
-        observations = np.concatenate([o for o, _ in trajectories])
-        row["action_rmse"] = action_deviation(dense, pruned, observations).rmse
+    stability = stability_report(dense, pruned, trajectories, seed)
+    row.update({k: v for k, v in stability.items() if k in _ROW_STABILITY})
     return row
 
 

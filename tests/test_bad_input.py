@@ -104,6 +104,8 @@ CASES = [
     (["eval", "cartpole-swingup", "--perturb", "gravity=2"], "unknown perturbation"),
     (["eval", "cartpole-swingup", "--perturb", "mass=abc"],
      "perturbation mass='abc': value must be a number"),
+    ([*PRUNE[:1], "cartpole-swingup", *PRUNE[2:], "--perturb", "mass=1.5~0.5"],
+     "LOW must not exceed HIGH"),
     (["robustness", "cartpole-swingup", "--perturb", "mass=1:2", "--out", "OUT"],
      "START:STOP:COUNT"),
     (["robustness", "cartpole-swingup", "--perturb", "wind=1", "--out", "OUT"],

@@ -78,6 +78,12 @@ def test_prune_shrinks_the_latent_with_a_data_aware_criterion(tmp_path):
         np.mean(check["pruned"]["returns"]) - np.mean(dense["returns"]))
     assert check["dense"]["iqm_ci95"][0] <= check["dense"]["iqm"] <= check["dense"]["iqm_ci95"][1]
     assert "interface/latent" in payload["coefficients"]
+    # Stability of the shrunk latent on the dense agent's held-out trajectories, with the
+    # loop it is about: the latent moved, so the encoders now disagree.
+    stability = json.loads((out / "report.json").read_text())["held_out"]["stability"]
+    assert stability["latent_drift"] > 0 and len(stability["rollout_error"]) == 3
+    assert stability["loop"].startswith("policy-prior loop")
+    assert "### Stability" in (out / "report.md").read_text()
     # The visited states are measured once and kept for a resumed run.
     assert (out / "visited_inputs.pt").exists() and payload["env_steps"] == 4 * 20
     described = json.loads(run("inspect", str(out / "pruned.pt"), "--json").stdout)["agent"]

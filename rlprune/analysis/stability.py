@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
-__all__ = ["ActionDeviation", "LatentStability", "action_deviation", "latent_stability"]
+__all__ = ["ActionDeviation", "LatentStability", "action_deviation", "latent_stability",
+           "stability_report"]
 
 
 @dataclass(frozen=True)
@@ -191,3 +192,27 @@ def action_deviation(dense, pruned, observations: np.ndarray) -> ActionDeviation
     diff = np.asarray(pruned.act(observations)) - np.asarray(dense.act(observations))
     return ActionDeviation(float(np.abs(diff).mean()), float(np.abs(diff).max()),
                            float(np.sqrt((diff ** 2).mean())))
+
+
+POLICY_PRIOR_LOOP = "policy-prior loop z' = d(z, pi(z)) (not the MPPI planner's)"
+ACTING_LOOP = "the acting policy on the dense agent's visited observations"
+
+
+def stability_report(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndarray]],
+                     seed: int = 0) -> dict:
+    """The stability numbers a run reports for a pruned agent, on the dense agent's
+    closed-loop trajectories, with the loop they are about: latent drift, rollout error,
+    the Jacobian's spectral radius and the Lyapunov decrease test for world models; the
+    action deviation for policies."""
+    if dense.latent(trajectories[0][0][:1]) is not None:
+        stability = latent_stability(dense, pruned, trajectories, seed=seed)
+        return {"latent_drift": stability.encoder_drift_relative,
+                "rollout_error": stability.rollout_error,
+                "jacobian_radius_max": stability.spectral_radius_pruned["max"],
+                "jacobian_radius_max_dense": stability.spectral_radius_dense["max"],
+                "lyapunov_decrease": stability.lyapunov_decrease_pruned,
+                "lyapunov_decrease_dense": stability.lyapunov_decrease_dense,
+                "loop": POLICY_PRIOR_LOOP}
+    observations = np.concatenate([o for o, _ in trajectories])
+    return {"action_rmse": action_deviation(dense, pruned, observations).rmse,
+            "loop": ACTING_LOOP}

@@ -178,9 +178,19 @@ class ReturnObjective(Objective):
 
     def scored_states(self, agent: AgentAdapter) -> tuple[Score, np.ndarray, np.ndarray]:
         """``agent``'s score, and its observations and actions in the same episodes."""
+        score, recorder = self._recorded(agent)
+        return (score, *recorder.arrays())
+
+    def scored_trajectories(self, agent: AgentAdapter) -> tuple[Score, list]:
+        """``agent``'s score and, per episode, its (observations, actions) in time order
+        (what stability analyses follow)."""
+        score, recorder = self._recorded(agent)
+        return score, recorder.trajectories()
+
+    def _recorded(self, agent: AgentAdapter) -> tuple[Score, StateRecorder]:
         recorder = StateRecorder()
         result = self.evaluator.evaluate(agent, recorder)
-        return (self._score(result, self.evaluator.episodes), *recorder.arrays())
+        return self._score(result, self.evaluator.episodes), recorder
 
 
 class PSNRObjective(Objective):
