@@ -17,7 +17,7 @@ LAYERS = [
     {"rlprune.search"},
     {"rlprune.finetune", "rlprune.export", "rlprune.pipeline", "rlprune.sweep", "rlprune.zoo",
      "rlprune.run_report", "rlprune.step_timing", "rlprune.latency_report", "rlprune.video",
-     "rlprune.html_report",
+     "rlprune.html_report", "rlprune.small_dense",
      "rlprune.backends", "rlprune.held_out"},
     {"rlprune.cli", "rlprune"},
 ]

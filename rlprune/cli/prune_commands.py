@@ -151,7 +151,9 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           out: Path = RESUMABLE_OUT,
           sparsities: str = typer.Option("0.2,0.4,0.6,0.8", help="targets rho"),
           methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated: "
-                                                                     + _methods_help()),
+                                      + _methods_help() + "; distill-small: a small dense "
+                                      "network of the pruned widths, distilled afresh from "
+                                      "the dense agent"),
           tol: float = TOL,
           budget: int = BUDGET,
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
@@ -163,6 +165,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           interfaces: str = typer.Option(None, help='prunable interfaces, e.g. "latent"'),
           round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
           finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
+          distill_steps: int = typer.Option(1000, help="distillation steps of the "
+                                            "distill-small baseline"),
           race: bool = typer.Option(True, help="stop clearly worse candidates early"),
           max_episode_steps: int = SEARCH_MAX_STEPS,
           eval_max_episode_steps: int = HELD_OUT_MAX_STEPS,
@@ -179,6 +183,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
     try:
         from rlprune.report import markdown_table
         from rlprune.search import make_executor, objective_for
+        from rlprune.search.visited import VisitedInputs
+        from rlprune.small_dense import SMALL_DENSE, small_dense_baseline
         from rlprune.sweep import COLUMNS, write_sweep_report
         from rlprune.sweep import sweep as run_sweep
 
@@ -187,12 +193,16 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         evaluation = Evaluation(env, episodes, seed, max_episode_steps, race,
                                 perturb=perturb, aggregate=aggregate)
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps)
-        rows = run_sweep(adapter, objective_for(adapter, evaluation, objective), targets,
+        searched = objective_for(adapter, evaluation, objective)
+        extra = {SMALL_DENSE: small_dense_baseline(VisitedInputs(searched, adapter, out),
+                                                   distill_steps, tol)} \
+            if SMALL_DENSE in (_names(methods) or []) else {}
+        rows = run_sweep(adapter, searched, targets,
                          _names(methods) or [], out, tol=tol,
                          budget=budget, seed=seed, criterion=criterion,
                          interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
                          report_objective=objective_for(adapter, held_out, objective),
-                         finetune=finetune,
+                         finetune=finetune, extra_methods=extra,
                          executor=make_executor(executor, workers),
                          progress=sys.stderr.isatty(),
                          log=lambda line: typer.echo(line, err=True))
