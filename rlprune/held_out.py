@@ -18,6 +18,8 @@ def _summary(score: Score) -> dict:
     summary = {"metric": score.value, "ci95": score.ci95}
     if returns:
         summary.update(robust_summary(np.asarray(returns)), returns=returns)
+    if "per_perturbation" in score.details:  # a robust objective: one mean per system
+        summary["per_perturbation"] = score.details["per_perturbation"]
     return summary
 
 

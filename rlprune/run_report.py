@@ -80,7 +80,25 @@ def _held_out_section(check: dict | None) -> str:
     difference = check["difference"]
     return ("\n### Held-out check\n\n" + markdown_table(rows, list(rows[0]))
             + f"\npruned - dense: {difference['mean']:+.3f} +- {difference['ci95']:.3f} "
-              "(paired 95% CI)\n" + _stability_section(check.get("stability")))
+              "(paired 95% CI)\n" + _envelope_section(check)
+            + _stability_section(check.get("stability")))
+
+
+def _envelope_section(check: dict) -> str:
+    """Dense vs pruned on every perturbed system of a robust objective's held-out check:
+    the worst case of each, and where the pruned agent gives up most."""
+    dense, pruned = (check[n].get("per_perturbation") for n in ("dense", "pruned"))
+    if not dense:
+        return ""
+    systems = [", ".join(f"{k}={v:.3g}" for k, v in part["perturb"].items())
+               for part in check["objective"]["perturbations"]]
+    rows = [{"system": s, "dense": d, "pruned": p, "pruned - dense": p - d}
+            for s, d, p in zip(systems, dense, pruned)]
+    worst = min(rows, key=lambda r: r["pruned - dense"])
+    return ("\n### Robustness envelope (held-out systems)\n\n"
+            + markdown_table(rows, list(rows[0]))
+            + f"\nworst case: dense {min(dense):.3f}, pruned {min(pruned):.3f}; the pruned "
+              f"agent loses most at {worst['system']} ({worst['pruned - dense']:+.3f})\n")
 
 
 def _stability_section(stability: dict | None) -> str:

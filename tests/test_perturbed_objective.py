@@ -56,4 +56,10 @@ def test_prune_scores_candidates_and_the_check_on_the_perturbation_set(tmp_path)
     searched = json.loads((tmp_path / "run" / "search_state.json").read_text())["objective"]
     assert searched["aggregate"] == "cvar:0.5" and len(searched["perturbations"]) == 2
     assert report["held_out"]["objective"]["aggregate"] == "cvar:0.5"
+    # the check plays a system the search never did (the grid's midpoint), and the report
+    # shows dense and pruned there
+    assert [p["perturb"] for p in report["held_out"]["objective"]["perturbations"]] == \
+        [{"mass": 1.0}]
+    assert len(report["held_out"]["pruned"]["per_perturbation"]) == 1
+    assert "Robustness envelope" in (tmp_path / "run" / "report.md").read_text()
     assert report["settings"]["evaluation"]["perturb"] == "mass=0.5:1.5:2"
