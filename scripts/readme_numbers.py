@@ -122,8 +122,17 @@ def render_backends(rows: dict) -> str:
          else "not measured") for name, row in rows.items()])
 
 
+def render_robust_study(study: dict) -> str:
+    """Held-out grid returns per agent (scripts/robust_study.py writes the source)."""
+    dense_worst = study["agents"]["dense"]["worst"]
+    return _table(["agent", "nominal", "mean over the grid", "worst on the grid",
+                   "worst / dense worst"], [
+        (name, f"{row['nominal']:.0f}", f"{row['mean']:.0f}", f"{row['worst']:.0f}",
+         f"{row['worst'] / dense_worst:.0%}") for name, row in study["agents"].items()])
+
+
 RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency,
-             "backends": render_backends}
+             "backends": render_backends, "robust_study": render_robust_study}
 
 
 def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:

@@ -1,0 +1,93 @@
+"""Robust vs nominal pruning, measured on a held-out perturbation grid (README "Robust
+pruning, measured").
+
+    .venv/bin/python scripts/robust_study.py [--agent sac-halfcheetah] [--out results/robust]
+
+For each sparsity: global magnitude; CMA-ES on the nominal return; CMA-ES on the worst
+return over seeded random systems (mass, friction, observation noise drawn from ranges);
+and the distill-small baseline (the pruned widths, fresh weights, distilled from the dense
+agent). Every agent, the dense one included, is then evaluated on a grid of systems the
+searches never played (other values, other episode seeds). Writes ``OUT/study.json`` (and
+``results/readme/robust_study.json`` with ``--readme``); searches resume from ``OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import rlprune
+from rlprune.analysis.robustness import parse_grid, robustness_study
+from rlprune.io import atomic_write_text
+from rlprune.search import baseline_plan, objective_for, search
+from rlprune.search.visited import VisitedInputs
+from rlprune.settings import Evaluation
+from rlprune.small_dense import small_dense_baseline
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH_SYSTEMS = "mass=0.6~1.4,friction=0.6~1.4,obs_noise=0~0.04,draws=6"
+HELD_OUT_GRID = "mass=0.5:1.5:3,friction=0.5:1.5:3,obs_noise=0:0.05:2"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agent", default="sac-halfcheetah")
+    parser.add_argument("--sparsities", default="0.5,0.8")
+    parser.add_argument("--budget", type=int, default=20)
+    parser.add_argument("--episodes", type=int, default=2, help="search episodes per system")
+    parser.add_argument("--held-out-episodes", type=int, default=4)
+    parser.add_argument("--distill-steps", type=int, default=2000)
+    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--out", default="results/robust")
+    parser.add_argument("--readme", action="store_true",
+                        help="also write results/readme/robust_study.json")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    out = Path(args.out)
+    dense = rlprune.load_agent(args.agent)
+    nominal = Evaluation(None, args.episodes, 0, args.max_episode_steps, race=True)
+    robust = Evaluation(None, args.episodes, 0, args.max_episode_steps,
+                        perturb=SEARCH_SYSTEMS, aggregate="worst")
+    grouper = rlprune.ComponentGrouper(dense)
+    small = small_dense_baseline(VisitedInputs(objective_for(dense, nominal), dense, out),
+                                 args.distill_steps)
+    agents = {"dense": dense}
+    for rho in (float(s) for s in args.sparsities.split(",")):
+        agents[f"magnitude {rho:.0%}"] = rlprune.prune_physically(
+            dense, baseline_plan(grouper, "magnitude", rho, 0.01))
+        for name, evaluation in (("nominal cmaes", nominal), ("robust cmaes", robust)):
+            result = search(dense, objective_for(dense, evaluation), rho, 0.01,
+                            method="cmaes", budget=args.budget, criterion="activation",
+                            run_dir=out / f"{name.replace(' ', '-')}-{rho}", progress=False)
+            agents[f"{name} {rho:.0%}"] = rlprune.prune_physically(dense, result.plan)
+            print(f"{name} {rho:.0%}: searched {result.metric:.1f}", flush=True)
+        agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
+    rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
+                            else dense.describe()["task"], parse_grid(HELD_OUT_GRID),
+                            out / "held-out", episodes=args.held_out_episodes, seed=1000,
+                            max_episode_steps=args.max_episode_steps,
+                            log=lambda line: print(line, flush=True))
+    summary = {"agent": args.agent, "search_systems": SEARCH_SYSTEMS,
+               "held_out_grid": HELD_OUT_GRID, "held_out_episodes": args.held_out_episodes,
+               "budget": args.budget, "agents": {}}
+    for name in agents:
+        means = np.array([r["mean"] for r in rows if r["agent"] == name])
+        nominal_row = next(r for r in rows if r["agent"] == name and r["perturb"] == {
+            "mass": 1.0, "friction": 1.0, "obs_noise": 0.0})
+        summary["agents"][name] = {"nominal": nominal_row["mean"], "worst": float(means.min()),
+                                   "mean": float(means.mean())}
+    text = json.dumps(summary, indent=1) + "\n"
+    atomic_write_text(out / "study.json", text)
+    if args.readme:
+        atomic_write_text(ROOT / "results" / "readme" / "robust_study.json", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
