@@ -132,6 +132,8 @@ CASES = [
     (["prune", AE, "--out", "OUT", "--speedup", "2"], "does not act: a speed-up"),
     (["prune", AE, "--out", "OUT", "--target", "watts=0.5"], "measure must be one of"),
     ([*PRUNE, "--threads", "0"], "threads must be >= 1"),
+    ([*PRUNE, "--round-to", "x"], "--round-to takes a whole number >= 1 or 'auto'"),
+    ([*PRUNE, "--round-to", "auto"], "does not act: --round-to auto needs a control step"),
     ([*PRUNE, "--aggregate", "worst"], "needs a perturbation set"),
     (["prune", "cartpole-swingup", "--out", "OUT", "--sparsity", "0.5", "--perturb",
       "mass=1:2:2", "--aggregate", "cvar:2"], r"mean, worst or cvar:ALPHA with ALPHA in"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +246,18 @@ def test_prune_says_what_it_does_after_the_search_unless_quiet(tmp_path):
                                "done in") for line in lines)
     quiet = run("prune", AE, "--out", str(tmp_path / "b"), "--sparsity", "0.3", "--quiet")
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_prune_chooses_round_to_from_the_measured_width_staircase(tmp_path):
+    out = tmp_path / "auto"
+    result = run("prune", "sac-halfcheetah", "--sparsity", "0.5", "--round-to", "auto",
+                 "--episodes", "1", "--max-episode-steps", "20", "--eval-episodes", "0",
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    chosen = int(re.search(r"--round-to auto: (\d+)", result.stderr).group(1))
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["search"]["round_to"] == chosen
+    plan = report["result"]["plan"]
+    assert all((plan["channels"][g] - len(gone)) % chosen == 0
+               for g, gone in plan["removed"].items())
+    assert abs(plan["sparsity"] - 0.5) <= 0.01  # halved until the target stays reachable

@@ -39,6 +39,47 @@ from rlprune.cli.app import (
 from rlprune.settings import Evaluation, SearchSettings
 
 
+def _round_to(option: str) -> int | None:
+    """``--round-to``: a whole number >= 1, or None for ``auto``."""
+    if option == "auto":
+        return None
+    try:
+        value = int(option)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"--round-to takes a whole number >= 1 or 'auto', got {option!r}")
+    return value
+
+
+def _measured_round_to(adapter, goal, components, threads: int, quiet: bool) -> int:
+    """The largest multiple the measured width staircase says costs nothing on this agent
+    and thread count, halved until a parameter target stays reachable with it."""
+    from rlprune.latency_report import width_staircase
+    from rlprune.pruning.grouping import ComponentGrouper
+    from rlprune.pruning.ranking import InfeasibleTarget
+    from rlprune.search import baseline_plan
+
+    if adapter.observation_space is None:
+        raise ValueError(f"{adapter.kind} agent does not act: --round-to auto needs a "
+                         "control step to time")
+    staircase = width_staircase(adapter, threads)
+    chosen = staircase["suggested_round_to"]
+    if goal.measure == "params":
+        grouper = ComponentGrouper(adapter, list(components) if components else None)
+        while chosen > 1:
+            try:
+                baseline_plan(grouper, "magnitude", goal.sparsity, goal.tol, round_to=chosen)
+                break
+            except InfeasibleTarget:
+                chosen //= 2
+    if not quiet:
+        typer.echo(f"rlprune: --round-to auto: {chosen} (measured width staircase of "
+                   f"{staircase['component']}, {threads} thread(s); it suggests "
+                   f"{staircase['suggested_round_to']})", err=True)
+    return chosen
+
+
 @app.command()
 def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name"),
           out: Path = typer.Option(..., help="run directory: pruned agent + report"),
@@ -63,7 +104,10 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           components: str = typer.Option(None, help="comma-separated components to prune"),
           interfaces: str = typer.Option(None, help='prunable interfaces to shrink too, '
                                                     'e.g. "latent"'),
-          round_to: int = typer.Option(1, help="kept channels per layer: a multiple of this"),
+          round_to: str = typer.Option("1", help="kept channels per layer: a multiple of "
+                                       "this, or 'auto': the largest multiple the measured "
+                                       "width staircase says costs nothing (rlprune latency "
+                                       "--widths)"),
           finetune: int = typer.Option(0, help="distillation steps after pruning, kept if "
                                        "the search's episodes score no lower (0: none)"),
           max_episode_steps: int = SEARCH_MAX_STEPS,
@@ -94,13 +138,16 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         from rlprune.video import record_video
 
         goal = _target(sparsity, speedup, target, tol)
-        settings = SearchSettings(method, budget, seed, criterion, scope,
-                                  _tuple(components), _tuple(interfaces) or (), round_to)
+        rounding = _round_to(round_to)
         evaluation = Evaluation(env, episodes, seed, max_episode_steps, race,
                                 perturb=perturb, aggregate=aggregate)
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps) \
             if eval_episodes else None
         adapter = _load(agent, task, vecnormalize, planner)
+        if rounding is None:
+            rounding = _measured_round_to(adapter, goal, _tuple(components), threads, quiet)
+        settings = SearchSettings(method, budget, seed, criterion, scope,
+                                  _tuple(components), _tuple(interfaces) or (), rounding)
         if video:  # an agent that cannot be filmed fails here, before the search
             filming = held_out or evaluation.held_out(1, eval_max_episode_steps)
             evaluator = ClosedLoopEvaluator.for_agent(
