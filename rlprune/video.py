@@ -22,8 +22,8 @@ from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.io import atomic_write
 
-__all__ = ["Rollout", "check_video_path", "record_rollout", "record_video", "side_by_side",
-           "write_video"]
+__all__ = ["Rollout", "check_video_path", "film_sweep", "record_rollout", "record_video",
+           "side_by_side", "write_video"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
@@ -152,3 +152,18 @@ def record_video(agents: Mapping[str, AgentAdapter], evaluator: ClosedLoopEvalua
     rollouts = [record_rollout(agent, evaluator, label, seed, max_frames)
                 for label, agent in agents.items()]
     return write_video(side_by_side(rollouts), path), rollouts
+
+
+def film_sweep(dense: AgentAdapter, rows: list[dict], out: Path,
+               evaluator: ClosedLoopEvaluator, load) -> Path:
+    """The dense agent beside every method's agent at the sweep's highest target, on the
+    evaluator's first episode: ``OUT/rollout_dense_vs_....gif``.
+
+    Args:
+        load: ``path -> agent`` for the rows' kept agent files.
+    """
+    hardest = max(r["target"] for r in rows if r["method"] != "dense")
+    agents = {"dense": dense} | {r["method"]: load(out / r["agent_file"]) for r in rows
+                                 if r["method"] != "dense" and r["target"] == hardest
+                                 and r.get("agent_file")}
+    return record_video(agents, evaluator, out / f"rollout_{'_vs_'.join(agents)}.gif")[0]

@@ -23,7 +23,7 @@ from rlprune.run_report import write_run_report
 from rlprune.search import objective_for
 from rlprune.settings import Evaluation
 from rlprune.sweep import sweep
-from rlprune.video import record_video
+from rlprune.video import film_sweep
 
 BASELINES = ("dense", "magnitude", "random")
 
@@ -71,11 +71,9 @@ def main() -> None:
     for row in at_hardest:
         print(f"  {row['method']:>10}: {row['metric']:8.1f}  "
               f"({row['metric'] / dense['metric']:.0%} of dense)")
-    filmed = {"dense": agent} | {row["method"]: rlprune.load_agent(out / row["agent_file"])
-                                 for row in at_hardest if row.get("agent_file")}
     evaluator = ClosedLoopEvaluator.for_agent(agent, episodes=1, seed=held_out.seed,
                                               max_episode_steps=args.max_episode_steps)
-    video, _ = record_video(filmed, evaluator, out / f"rollout_{'_vs_'.join(filmed)}.gif")
+    video = film_sweep(agent, rows, out, evaluator, rlprune.load_agent)
     write_run_report(out)
     page = write_html_report(out)
     print(f"\nwrote {out / 'sweep.json'}, {video.name}, {out / 'report.md'} and {page} "

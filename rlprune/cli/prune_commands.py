@@ -214,6 +214,9 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
           distill_steps: int = typer.Option(1000, help="distillation steps of the "
                                             "distill-small baseline"),
+          video: bool = typer.Option(False, "--video", help="film the dense agent beside "
+                                     "each method's at the highest sparsity, on the first "
+                                     "held-out episode"),
           race: bool = typer.Option(True, help="stop clearly worse candidates early"),
           max_episode_steps: int = SEARCH_MAX_STEPS,
           eval_max_episode_steps: int = HELD_OUT_MAX_STEPS,
@@ -228,18 +231,24 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           as_json: bool = JSON):
     """Every method at every sparsity: a table and a plot of the metric vs sparsity."""
     try:
+        from rlprune.analysis.evaluate import ClosedLoopEvaluator
         from rlprune.report import markdown_table
         from rlprune.search import make_executor, objective_for
         from rlprune.search.visited import VisitedInputs
         from rlprune.small_dense import SMALL_DENSE, small_dense_baseline
         from rlprune.sweep import COLUMNS, write_sweep_report
         from rlprune.sweep import sweep as run_sweep
+        from rlprune.video import film_sweep
 
         targets = _floats(sparsities, "--sparsities")
         adapter = _load(agent, task, vecnormalize, planner)
         evaluation = Evaluation(env, episodes, seed, max_episode_steps, race,
                                 perturb=perturb, aggregate=aggregate)
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps)
+        if video:  # an agent that cannot be filmed fails here, before the sweep
+            filming = ClosedLoopEvaluator.for_agent(
+                adapter, env, episodes=1, seed=held_out.seed,
+                max_episode_steps=eval_max_episode_steps)
         searched = objective_for(adapter, evaluation, objective)
         extra = {SMALL_DENSE: small_dense_baseline(VisitedInputs(searched, adapter, out),
                                                    distill_steps, tol)} \
@@ -255,6 +264,9 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                          log=lambda line: typer.echo(line, err=True))
         table, plot = write_sweep_report(rows, out, title=str(agent),
                                          ylabel=adapter.metric.label)
+        if video:
+            film_sweep(adapter, rows, out, filming,
+                       lambda path: _load(str(path), task, None, planner))
         write_reports(out)
     except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
