@@ -4,6 +4,7 @@
     python scripts/readme_numbers.py           # rewrite the README's generated tables
     python scripts/readme_numbers.py --check   # exit 1 if the README differs (make test runs it)
 
+``results/readme/robust_study.json`` is written by ``scripts/robust_study.py --readme``.
 A generated table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in the
 README; its numbers come only from ``results/readme/NAME.json``.
 """
