@@ -46,17 +46,23 @@ def test_every_algorithm_of_the_table_has_a_case():
     assert set(CASES) == set(ALGORITHMS)
 
 
+def _training_env(name: str, env_id: str):
+    """The env an algorithm trains in: MaskablePPO trains only where the env gives action
+    masks, so it gets all actions valid."""
+    env = envs.make_env(env_id)
+    if name == "MaskablePPO":
+        from sb3_contrib.common.wrappers import ActionMasker
+
+        env = ActionMasker(env, lambda e: np.ones(e.action_space.n, dtype=bool))
+    return env
+
+
 @pytest.fixture(scope="module", params=sorted(CASES))
 def trained(request, tmp_path_factory):
     name = request.param
     env_id, policy, kwargs = CASES[name]
     cls = ALGORITHMS[name].load_class()
-    env = envs.make_env(env_id)
-    if name == "MaskablePPO":  # it trains only where the env gives masks: all actions valid
-        from sb3_contrib.common.wrappers import ActionMasker
-
-        env = ActionMasker(env, lambda e: np.ones(e.action_space.n, dtype=bool))
-    model = cls(policy, env, seed=0, device="cpu", **kwargs)
+    model = cls(policy, _training_env(name, env_id), seed=0, device="cpu", **kwargs)
     model.learn(200)
     path = tmp_path_factory.mktemp(name) / f"{name.lower()}.zip"
     model.save(path)
@@ -124,13 +130,8 @@ def test_pruned_agent_trains_on_in_sb3(trained, tmp_path):
     pruned = prune_physically(agent, baseline_plan(ComponentGrouper(agent), "magnitude",
                                                    0.5, 0.05))
     pruned.save(tmp_path / "pruned.zip")
-    env = envs.make_env(env_id)
-    if name == "MaskablePPO":
-        from sb3_contrib.common.wrappers import ActionMasker
-
-        env = ActionMasker(env, lambda e: np.ones(e.action_space.n, dtype=bool))
-    model = ALGORITHMS[name].load_class().load(tmp_path / "pruned.zip", env=env,
-                                               device="cpu")
+    model = ALGORITHMS[name].load_class().load(tmp_path / "pruned.zip",
+                                               env=_training_env(name, env_id), device="cpu")
     if hasattr(model, "learning_starts"):
         model.learning_starts = 0
     model.learn(64)  # optimisers and targets fit the pruned shapes

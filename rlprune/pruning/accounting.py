@@ -23,7 +23,7 @@ from torch import nn
 from rlprune.layers import channelwise_layer
 from rlprune.pruning.channelwise import ChannelwisePruner, channel_params
 from rlprune.pruning.grouping import ComponentGrouper
-from rlprune.pruning.modes import evaluation
+from rlprune.pruning.modes import observed_forward
 from rlprune.pruning.recurrent import lstm_params
 
 __all__ = ["CostModel", "Cost", "group_costs"]
@@ -65,15 +65,9 @@ def conv_positions(module: nn.Module, example: torch.Tensor) -> dict[nn.Module, 
     convs = [m for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd)]
     if not convs:
         return positions
-    hooks = [m.register_forward_hook(
+    observed_forward(module, example, [m.register_forward_hook(
         lambda m, args, out: positions.__setitem__(m, math.prod(out.shape[2:])))
-        for m in convs]
-    try:
-        with evaluation(module), torch.no_grad():
-            module(example)
-    finally:
-        for h in hooks:
-            h.remove()
+        for m in convs])
     return positions
 
 

@@ -24,7 +24,7 @@ from rlprune.layers import channelwise_layer
 from rlprune.pruning.accounting import CostModel
 from rlprune.pruning.channelwise import narrowed
 from rlprune.pruning.grouping import ComponentGrouper
-from rlprune.pruning.modes import evaluation
+from rlprune.pruning.modes import observed_forward
 from rlprune.timing import time_calls, torch_threads
 
 __all__ = ["LatencyModel", "LayerTimes"]
@@ -208,14 +208,9 @@ def _leaves(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Modu
     run twice counts twice), each with its input shape per sample (channels first)."""
     names = {m: n for n, m in module.named_modules()}
     run: list[tuple[str, nn.Module, tuple]] = []
-    hooks = [m.register_forward_pre_hook(  # an LSTM's input is (steps, rows, features)
+    observed_forward(module, example, [m.register_forward_pre_hook(
+        # an LSTM's input is (steps, rows, features)
         lambda m, args: run.append((names[m], m, tuple(args[0].shape[-1:] if isinstance(
             m, nn.LSTM) else args[0].shape[1:]))))
-        for m in module.modules() if not list(m.children()) and not isinstance(m, _FREE)]
-    try:
-        with evaluation(module), torch.no_grad():
-            module(example)
-    finally:
-        for h in hooks:
-            h.remove()
+        for m in module.modules() if not list(m.children()) and not isinstance(m, _FREE)])
     return run

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
-__all__ = ["evaluation"]
+__all__ = ["evaluation", "observed_forward"]
 
 
 @contextmanager
@@ -22,3 +23,14 @@ def evaluation(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, training in modes.items():
             m.training = training
+
+
+def observed_forward(module: nn.Module, example: torch.Tensor, hooks: Iterable) -> None:
+    """One forward pass of ``example`` in evaluation mode without gradients, for the
+    ``hooks`` (handles) that watch it; they are removed afterwards."""
+    try:
+        with evaluation(module), torch.no_grad():
+            module(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
