@@ -19,6 +19,7 @@ from rlprune.held_out import held_out_comparison
 from rlprune.pruning.physical import prune_physically
 from rlprune.report import write_json
 from rlprune.search import Executor, SearchResult, VisitedInputs, objective_for, search
+from rlprune.search.constraints import StabilityConstrained, StabilityLimits
 from rlprune.settings import Evaluation, SearchSettings, Target
 from rlprune.step_timing import StepTiming
 
@@ -46,6 +47,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                 held_out: Evaluation | None = None, objective_name: str | None = None,
                 executor: Executor | None = None, progress: bool = False,
                 source: str | None = None, threads: int = 1,
+                limits: StabilityLimits | None = None,
                 log: Callable[[str], None] = lambda line: None) -> PrunedRun:
     """Searches coefficients for ``target``, prunes physically, checks the result on
     held-out episodes and saves to ``out`` (``pruned`` + the adapter's suffix, and
@@ -61,6 +63,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         source: where the agent came from (a path or shipped name), for the report.
         threads: CPU threads the controller's step time is measured (and, for a latency
             target, predicted) on.
+        limits: stability bounds candidates must stay within (``StabilityConstrained``).
         log: receives one line as each stage after the search starts and ends (the
             search shows a progress bar when ``progress``): a planner's held-out episodes
             take minutes.
@@ -73,6 +76,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file, not a run directory")
     objective = objective_for(agent, evaluation, objective_name)
+    if limits is not None and limits.any:
+        objective = StabilityConstrained(objective, agent, limits, settings.seed)
     timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency")
     result = search(agent, objective, target.sparsity, target.tol, **settings.to_dict(),
                     run_dir=out, progress=progress, executor=executor,

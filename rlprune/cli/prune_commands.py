@@ -127,6 +127,12 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           video: bool = typer.Option(False, "--video", help="render the dense and the "
                                      "pruned agent side by side on the first held-out "
                                      "episode (OUT/rollout_dense_vs_pruned.gif)"),
+          max_rollout_error: float = typer.Option(None, help="reject candidates whose "
+                                                  "dynamics rollouts stray further from "
+                                                  "the dense model's (world models)"),
+          max_jacobian_radius: float = typer.Option(None, help="reject candidates whose "
+                                                    "policy-prior loop's Jacobian has a "
+                                                    "larger spectral radius (world models)"),
           quiet: bool = typer.Option(False, "--quiet", help="no progress lines on stderr"),
           as_json: bool = JSON):
     """Search coefficients, prune physically, save the agent and a report (report.md,
@@ -135,6 +141,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
         from rlprune.pipeline import prune_agent
         from rlprune.search import make_executor
+        from rlprune.search.constraints import StabilityLimits
         from rlprune.video import record_video
 
         goal = _target(sparsity, speedup, target, tol)
@@ -158,6 +165,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                           executor=make_executor(executor, workers, ray_address),
                           progress=sys.stderr.isatty() and not quiet, source=agent,
                           threads=threads,
+                          limits=StabilityLimits(max_rollout_error, max_jacobian_radius),
                           log=(lambda line: None) if quiet else
                           (lambda line: typer.echo(f"rlprune: {line}", err=True)))
         if video:
