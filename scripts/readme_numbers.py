@@ -1,6 +1,6 @@
 """The README's generated tables, from small result files committed in results/readme/.
 
-    python scripts/readme_numbers.py collect   # after re-running a study (run folders)
+    python scripts/readme_numbers.py collect [NAME...]  # after re-running a study
     python scripts/readme_numbers.py           # rewrite the README's generated tables
     python scripts/readme_numbers.py --check   # exit 1 if the README differs (make test runs it)
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -123,6 +122,32 @@ def render_backends(rows: dict) -> str:
          else "not measured") for name, row in rows.items()])
 
 
+def collect_sac_sweep(run: Path) -> dict:
+    """The SAC actor sweep (README "Compare methods") from its run folder's sweep.json."""
+    rows = _load(run / "sweep.json")["rows"]
+    dense = next(r for r in rows if r["method"] == "dense")
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row["method"] != "dense":
+            table.setdefault(f"{row['target']:g}", {})[row["method"]] = row["metric"]
+    return {"dense": [dense["metric"], dense["ci95"]], "rows": table}
+
+
+def _percent(share: float) -> str:
+    """A share as a whole percentage, without a negative zero."""
+    text = f"{share:.0%}"
+    return "0%" if text == "-0%" else text
+
+
+def render_sac_sweep(study: dict) -> str:
+    dense = study["dense"][0]
+    methods = list(next(iter(study["rows"].values())))
+    return _table(["actor sparsity", *methods], [
+        (f"{float(rho):.0%}", *(f"{row[m]:.0f} ({_percent(row[m] / dense)})" for m in methods))
+        for rho, row in study["rows"].items()]) + (
+        f"\n\n(dense: {study['dense'][0]:.0f} +- {study['dense'][1]:.0f} on the same episodes)")
+
+
 def render_robust_study(study: dict) -> str:
     """Held-out grid returns per agent (scripts/robust_study.py writes the source)."""
     dense_worst = study["agents"]["dense"]["worst"]
@@ -133,7 +158,17 @@ def render_robust_study(study: dict) -> str:
 
 
 RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency,
-             "backends": render_backends, "robust_study": render_robust_study}
+             "backends": render_backends, "robust_study": render_robust_study,
+             "sac_sweep": render_sac_sweep}
+COLLECTORS = {
+    "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
+    "bench_latency": lambda: _load(ROOT / "results" / "bench_latency.json"),
+    "backends": lambda: collect_backends(ROOT / "results" / "backends",
+                                         ROOT / "results" / "deadline" / "eval-dense.json"),
+    "sac_sweep": lambda: collect_sac_sweep(ROOT / "results" / "sweep-sac"),
+}
+"""Sources rebuilt from run folders by ``collect`` (robust_study.json is written by
+scripts/robust_study.py --readme)."""
 
 
 def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
@@ -155,16 +190,13 @@ def rendered(readme: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("action", nargs="?", choices=["collect"], help="collect sources")
+    parser.add_argument("names", nargs="*", help="sources to collect (default: all)")
     parser.add_argument("--check", action="store_true", help="fail if the README differs")
     args = parser.parse_args()
     if args.action == "collect":
         SOURCES.mkdir(parents=True, exist_ok=True)
-        (SOURCES / "deadline.json").write_text(json.dumps(
-            collect_deadline(ROOT / "results" / "deadline"), indent=1))
-        shutil.copyfile(ROOT / "results" / "bench_latency.json", SOURCES / "bench_latency.json")
-        (SOURCES / "backends.json").write_text(json.dumps(collect_backends(
-            ROOT / "results" / "backends", ROOT / "results" / "deadline" / "eval-dense.json"),
-            indent=1))
+        for name in args.names or COLLECTORS:
+            (SOURCES / f"{name}.json").write_text(json.dumps(COLLECTORS[name](), indent=1))
         return
     readme = README.read_text()
     fresh = rendered(readme)
