@@ -99,6 +99,8 @@ def _executors_help() -> str:
 
 EXECUTOR = typer.Option("inprocess", help=_executors_help())
 WORKERS = typer.Option(None, help="pool processes / Ray actors")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help='join an existing Ray cluster with '
+                           '--executor ray, e.g. "auto" or "ray://head:10001"')
 
 
 THREADS = typer.Option(1, help="CPU threads the control step is timed on")

@@ -17,6 +17,7 @@ from rlprune.cli.app import (
     OBJECTIVE,
     PERTURB_SET,
     PLANNER,
+    RAY_ADDRESS,
     RESUMABLE_OUT,
     SEARCH_MAX_STEPS,
     TASK,
@@ -117,7 +118,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           eval_max_episode_steps: int = HELD_OUT_MAX_STEPS,
           executor: str = EXECUTOR,
           workers: int = WORKERS,
-          ray_address: str = typer.Option(None, help='existing Ray cluster, e.g. "auto"'),
+          ray_address: str = RAY_ADDRESS,
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
@@ -230,6 +231,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           eval_max_episode_steps: int = HELD_OUT_MAX_STEPS,
           executor: str = EXECUTOR,
           workers: int = WORKERS,
+          ray_address: str = RAY_ADDRESS,
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
@@ -267,7 +269,7 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                          interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
                          report_objective=objective_for(adapter, held_out, objective),
                          finetune=finetune, extra_methods=extra,
-                         executor=make_executor(executor, workers),
+                         executor=make_executor(executor, workers, ray_address),
                          progress=sys.stderr.isatty(),
                          log=lambda line: typer.echo(line, err=True))
         table, plot = write_sweep_report(rows, out, title=str(agent),
@@ -298,6 +300,7 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
         max_episode_steps: int = SEARCH_MAX_STEPS,
         executor: str = EXECUTOR,
         workers: int = WORKERS,
+        ray_address: str = RAY_ADDRESS,
         as_json: bool = JSON):
     """Every agent of a zoo: dense and pruned returns in one leaderboard (md, json, png),
     and report.md / report.html."""
@@ -309,7 +312,8 @@ def zoo(sources: list[Path] = typer.Argument(..., help="RL Zoo log folders (ALGO
                                tuple(_names(methods) or ()), tol, budget, episodes,
                                eval_episodes, seed, max_episode_steps)
         agents = find_zoo_agents(sources)
-        rows = run_zoo(agents, settings, out, executor=make_executor(executor, workers),
+        rows = run_zoo(agents, settings, out,
+                       executor=make_executor(executor, workers, ray_address),
                        log=lambda line: typer.echo(line, err=True))
         paths = write_leaderboard(rows, settings, out)
         write_reports(out)
