@@ -16,8 +16,7 @@ from rlprune.adapters import ModuleAdapter
 from rlprune.pruning.importance import collect_channel_stats, make_importance
 from rlprune.pruning.latency import LatencyModel, LayerTimes
 from rlprune.pruning.masking import ChannelMasks
-from rlprune.pruning.ranking import Coefficients, InfeasibleTarget
-from tests.test_core import ranking_for
+from tests.test_core import random_plan
 
 
 def _cnn(channels: list[int], batch_norm: bool, hidden: int, seed: int) -> tuple[nn.Module,
@@ -73,12 +72,8 @@ def test_masked_equals_physical_on_random_cnns(channels, batch_norm, hidden, see
     adapter = ModuleAdapter(net, torch.randn(1, 3, 16, 16))
     grouper = ComponentGrouper(adapter)
     assert len(grouper.groups) == len(channels) + 1  # every conv's filters, the hidden Linear
-    coefficients = Coefficients([g.id for g in grouper.groups],
-                                torch.rand(len(grouper.groups), generator=torch.Generator()
-                                           .manual_seed(seed)) + 0.1)
-    try:
-        plan = ranking_for(grouper, "random").plan(coefficients, rho, 0.5)
-    except InfeasibleTarget:
+    plan = random_plan(grouper, rho, seed)
+    if plan is None:
         return
     x = torch.randn(5, 3, 16, 16)
     with ChannelMasks(grouper) as masks:

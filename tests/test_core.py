@@ -32,6 +32,18 @@ def ranking_for(grouper, criterion="l2", **kwargs):
     return ChannelRanking(grouper, {g.id: imp(g.tp_group) for g in grouper.groups}, **kwargs)
 
 
+def random_plan(grouper, rho: float, seed: int):
+    """A plan at ``rho`` (within 0.5) from random importance and random coefficients, or
+    None where the protected structure cannot reach it."""
+    coefficients = Coefficients([g.id for g in grouper.groups],
+                                torch.rand(len(grouper.groups), generator=torch.Generator()
+                                           .manual_seed(seed)) + 0.1)
+    try:
+        return ranking_for(grouper, "random").plan(coefficients, rho, 0.5)
+    except InfeasibleTarget:
+        return None
+
+
 def ones(grouper):
     return Coefficients([g.id for g in grouper.groups])
 
@@ -156,12 +168,8 @@ def test_masked_equals_physical_on_random_mlps(in_dim, widths, layer_norm, act, 
                 m.bias.uniform_(-0.5, 0.5)
     adapter = ModuleAdapter(net, torch.randn(1, in_dim))
     grouper = ComponentGrouper(adapter)
-    coefficients = Coefficients([g.id for g in grouper.groups],
-                                torch.rand(len(grouper.groups), generator=torch.Generator()
-                                           .manual_seed(seed)) + 0.1)
-    try:
-        plan = ranking_for(grouper, "random").plan(coefficients, rho, 0.5)
-    except InfeasibleTarget:
+    plan = random_plan(grouper, rho, seed)
+    if plan is None:
         return
     x = torch.randn(9, in_dim)
     with ChannelMasks(grouper) as masks:

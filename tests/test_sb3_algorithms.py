@@ -69,6 +69,17 @@ def trained(request, tmp_path_factory):
     return name, env_id, path
 
 
+def _pruned_as_masked(agent, grouper, plan, acting: str, inputs: torch.Tensor):
+    """The physically pruned agent, checked to compute what the masked one does."""
+    with ChannelMasks(grouper) as masks:
+        masks.set_plan(plan)
+        masked = grouper.components[acting].module(inputs)
+    pruned = prune_physically(agent, plan)
+    torch.testing.assert_close(pruned.components()[acting].module(inputs), masked,
+                               rtol=1e-5, atol=1e-5)
+    return pruned
+
+
 def _observations(agent, n: int = 16) -> np.ndarray:
     space = agent.observation_space
     return np.random.default_rng(0).uniform(-1, 1, size=(n, *space.shape)).astype(np.float32)
@@ -85,12 +96,7 @@ def test_loads_as_its_algorithm_and_prunes_its_acting_network(trained, tmp_path)
     obs = _observations(agent)
     fresh = np.ones(len(obs), dtype=bool)  # every call a first step: no recurrent state
     inputs = agent.component_inputs(obs, agent.act(obs, fresh))[acting]
-    with ChannelMasks(grouper) as masks:
-        masks.set_plan(plan)
-        masked = grouper.components[acting].module(inputs)
-    pruned = prune_physically(agent, plan)
-    torch.testing.assert_close(pruned.components()[acting].module(inputs), masked,
-                               rtol=1e-5, atol=1e-5)
+    pruned = _pruned_as_masked(agent, grouper, plan, acting, inputs)
     pruned.meta["task"] = env_id
     pruned.save(tmp_path / "pruned.zip")
     # SB3 itself loads the pruned file and acts as rlprune's view of it does.
@@ -240,12 +246,7 @@ def test_cnn_policies_prune_and_sb3_reloads_them(name, tmp_path):
     plan = baseline_plan(grouper, "magnitude", rho, 0.01)
     acting = ALGORITHMS[name].family.acting
     inputs = agent.component_inputs(frames, agent.act(frames))[acting]
-    with ChannelMasks(grouper) as masks:
-        masks.set_plan(plan)
-        masked = grouper.components[acting].module(inputs)
-    pruned = prune_physically(agent, plan)
-    torch.testing.assert_close(pruned.components()[acting].module(inputs), masked,
-                               rtol=1e-5, atol=1e-5)
+    pruned = _pruned_as_masked(agent, grouper, plan, acting, inputs)
     pruned.save(tmp_path / "pruned.zip")
     reloaded = cls.load(tmp_path / "pruned.zip", device="cpu")
     assert sum(p.numel() for p in reloaded.policy.parameters()) == sum(

@@ -52,6 +52,13 @@ SOURCES = DATA / "sb3-2.x"
 TRANSFER = Path("/tmp/gymera-transfer")
 ROOT = DATA.parents[1]
 
+_CARTPOLE_Q = {
+    "n_timesteps": 50000.0, "policy": "MlpPolicy", "learning_rate": 0.0023,
+    "batch_size": 64, "buffer_size": 100000, "learning_starts": 1000, "gamma": 0.99,
+    "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+    "exploration_fraction": 0.16, "exploration_final_eps": 0.04}
+"""RL Zoo's CartPole-v1 settings, shared by its DQN and QR-DQN."""
+
 # name -> (algo, gymnasium id used for training, the gym-era id RL Zoo would record,
 #          RL Zoo hyperparameters as its config.yml records them)
 AGENTS = {
@@ -71,17 +78,9 @@ AGENTS = {
         "learning_starts": 500, "n_timesteps": 6000.0, "policy": "MlpPolicy",
         "policy_kwargs": "dict(net_arch=[64, 64], n_critics=2)"}),
     "dqn": ("dqn", "CartPole-v1", "CartPole-v1", {
-        "n_timesteps": 50000.0, "policy": "MlpPolicy", "learning_rate": 0.0023,
-        "batch_size": 64, "buffer_size": 100000, "learning_starts": 1000, "gamma": 0.99,
-        "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
-        "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
-        "policy_kwargs": "dict(net_arch=[64, 64])"}),
+        **_CARTPOLE_Q, "policy_kwargs": "dict(net_arch=[64, 64])"}),
     "qrdqn": ("qrdqn", "CartPole-v1", "CartPole-v1", {
-        "n_timesteps": 50000.0, "policy": "MlpPolicy", "learning_rate": 0.0023,
-        "batch_size": 64, "buffer_size": 100000, "learning_starts": 1000, "gamma": 0.99,
-        "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
-        "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
-        "policy_kwargs": "dict(net_arch=[64, 64], n_quantiles=10)"}),
+        **_CARTPOLE_Q, "policy_kwargs": "dict(net_arch=[64, 64], n_quantiles=10)"}),
     "trpo": ("trpo", "InvertedPendulum-v5", "InvertedPendulum-v2", {
         "normalize": True, "n_envs": 1, "policy": "MlpPolicy", "n_timesteps": 30000.0,
         "batch_size": 128, "n_steps": 1024, "gamma": 0.99, "learning_rate": 0.001,
