@@ -12,10 +12,12 @@ run is kept too (``dense_run.pt``).
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,7 @@ from rlprune.search import (
 )
 from rlprune.search.baselines import baseline_plan
 from rlprune.settings import Target
+from rlprune.units import UnitFolder, land
 
 __all__ = ["COLUMNS", "ExtraMethod", "sweep", "write_sweep_report"]
 
@@ -102,10 +105,9 @@ def _step_time(agent: AgentAdapter, dense_ms: float | None = None) -> dict:
 
 
 def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
-             trajectories, seed: int, dense_ms: float | None = None) -> dict:
+             trajectories, seed: int) -> dict:
     score = objective(pruned)
-    row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps,
-           **_step_time(pruned, dense_ms)}
+    row = {"metric": score.value, "ci95": score.ci95, "eval_env_steps": score.env_steps}
     returns = score.details.get("returns")
     if returns:  # episode returns: the spread RL Zoo's benchmark tables report
         row.update(std=float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0,
@@ -117,12 +119,12 @@ def _quality(dense: AgentAdapter, pruned: AgentAdapter, objective: Objective,
     return row
 
 
-def _keep(pruned: AgentAdapter, out: Path, name: str) -> dict:
-    """Saves a row's pruned agent in ``out/agents`` (the row names the file)."""
-    path = out / "agents" / f"{name}{pruned.file_suffix}"
+def _keep(pruned: AgentAdapter, folder: Path, name: str) -> dict:
+    """Saves a row's pruned agent in ``folder/agents`` (the row names the file)."""
+    path = folder / "agents" / f"{name}{pruned.file_suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     pruned.save(path)
-    return {"agent_file": str(path.relative_to(out))}
+    return {"agent_file": str(path.relative_to(folder))}
 
 
 def _baseline(grouper: ComponentGrouper, method: str, rho: float, tol: float, seed: int,
@@ -153,6 +155,110 @@ def _saved_rows(path: Path, settings: dict) -> list[dict]:
     return saved["rows"]
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """What every cell of a sweep needs: pickled whole to the workers that run cells."""
+
+    agent: AgentAdapter
+    objective: Objective
+    report_objective: Objective
+    trajectories: list | None
+    """The dense agent's report episodes (stability of each pruned agent along them)."""
+    extra: Mapping[str, ExtraMethod]
+    tol: float
+    budget: int
+    seed: int
+    criterion: str
+    components: list[str] | None
+    interfaces: tuple[str, ...]
+    round_to: int
+    finetune: int
+    progress: bool
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One (method, rho) of a sweep and which of its rows are still missing."""
+
+    method: str
+    rho: float
+    plain: bool
+    tuned: bool
+    """The ``METHOD+ft`` row (fine-tuned) is missing."""
+    folder: UnitFolder
+
+
+def _cell_agent(sweep: _Sweep, cell: _Cell, grouper: ComponentGrouper, visited: VisitedInputs,
+                folder: Path, executor: Executor | None) -> tuple[AgentAdapter, dict]:
+    """The pruned agent of one cell, and what finding it cost."""
+    method, rho, agent = cell.method, cell.rho, sweep.agent
+    if method in sweep.extra:
+        pruned, sparsity = sweep.extra[method](agent, rho, sweep.seed)
+        return pruned, {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
+    if METHODS[method].is_baseline:  # no search: the plan is the ranking itself
+        plan, info = _baseline(grouper, method, rho, sweep.tol, sweep.seed, sweep.round_to,
+                               visited)
+    else:
+        result = search(agent, sweep.objective, rho, sweep.tol, method=method,
+                        budget=sweep.budget, seed=sweep.seed, criterion=sweep.criterion,
+                        components=sweep.components, interfaces=sweep.interfaces,
+                        round_to=sweep.round_to,
+                        run_dir=folder / "searches" / f"{method}-{rho}",
+                        progress=sweep.progress, executor=executor, visited=visited)
+        plan = result.plan
+        info = {"evaluations": result.evaluations, "search_env_steps": result.env_steps,
+                "coefficients": result.coefficients}
+    info.update(sparsity=plan.sparsity, flop_sparsity=plan.flop_sparsity,
+                params=plan.cost.params)
+    return prune_physically(agent, plan, list(grouper.components)), info
+
+
+def _cell_rows(sweep: _Sweep, cell: _Cell, folder: Path,
+               executor: Executor | None) -> list[tuple[dict, AgentAdapter]]:
+    """The cell's missing rows (untimed), each with its pruned agent (saved in
+    ``folder/agents``). Searches resume from their state in ``folder/searches``."""
+    grouper = ComponentGrouper(sweep.agent, sweep.components, interfaces=sweep.interfaces)
+    visited = VisitedInputs(sweep.objective, sweep.agent, folder)
+    start = time.perf_counter()
+    pruned, info = _cell_agent(sweep, cell, grouper, visited, folder, executor)
+    rows = []
+
+    def row(method: str, **more) -> tuple[dict, AgentAdapter]:
+        quality = _quality(sweep.agent, pruned, sweep.report_objective, sweep.trajectories,
+                           sweep.seed)
+        return ({"method": method, "target": cell.rho, **info, **more, **quality,
+                 **_keep(pruned, folder, f"{method}-{cell.rho}"),
+                 "seconds": time.perf_counter() - start}, pruned)
+
+    if cell.plain:
+        rows.append(row(cell.method))
+    if cell.tuned:
+        start = time.perf_counter()
+        pruned = copy.deepcopy(pruned)  # the untuned row keeps its own agent
+        distill_on_objective(sweep.agent, pruned, sweep.objective, visited, sweep.finetune,
+                             sweep.seed)
+        rows.append(row(f"{cell.method}+ft", finetune_steps=sweep.finetune))
+    return rows
+
+
+def _run_cell(sweep: _Sweep, cell: _Cell, executor: Executor | None = None):
+    """A cell in whatever folder its worker sees (``UnitFolder``): its rows, and the
+    files to land in the run folder when the worker did not see it."""
+    return cell.folder.run(lambda folder: _cell_rows(sweep, cell, folder, executor))
+
+
+def _ordered(rows: list[dict], sparsities: Sequence[float], methods: Sequence[str]) -> list[dict]:
+    """Dense first, then by target and method as given (the fine-tuned row after its
+    method's): the same table whichever order the cells finished in."""
+    def key(row: dict) -> tuple:
+        if row["method"] == "dense":
+            return (-1, 0, 0)
+        method, tuned = row["method"].removesuffix("+ft"), row["method"].endswith("+ft")
+        where = list(sparsities).index(row["target"]) if row["target"] in sparsities else 1e9
+        return (where, list(methods).index(method) if method in methods else 1e9, tuned)
+    return sorted(rows, key=key)
+
+
 def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float],
           methods: Sequence[str], out: str | Path, *, tol: float = 0.01, budget: int = 20,
           seed: int = 0, criterion: str = "l2", components: list[str] | None = None,
@@ -174,6 +280,12 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
         report_objective: scores the final pruned agents (default: ``objective``).
         finetune: distillation steps; each pruned agent then also gets a row
             ``METHOD+ft`` after fine-tuning (reported apart from the untuned one).
+        executor: with a parallel executor (process pool, Ray) and more than one cell
+            left, the cells run side by side on its workers, each search in its worker;
+            otherwise cells run here one after another and the executor scores each
+            search's candidates. Rows are the same either way; step times are measured
+            here, one agent at a time, so they compare.
+        progress: a progress bar per search (cells run here only).
 
     Raises:
         ValueError: unknown method or a target out of range (before any work).
@@ -196,64 +308,39 @@ def sweep(agent: AgentAdapter, objective: Objective, sparsities: Sequence[float]
 
     def save() -> None:
         write_json(path, {"agent": agent.describe(), "metric": asdict(agent.metric),
-                          "settings": settings, "rows": rows})
+                          "settings": settings, "rows": _ordered(rows, sparsities, methods)})
 
-    visited = VisitedInputs(objective, agent, out)  # shared by every search's criteria
     dense_quality, trajectories = _dense_run(agent, report_objective, out)
+    dense_ms = dense_quality.get("step_ms")
     if ("dense", 0.0) not in done:
         rows.append({"method": "dense", "target": 0.0, "sparsity": 0.0, "flop_sparsity": 0.0,
                      "params": dense_params, **dense_quality,
                      **({"speedup": 1.0} if "step_ms" in dense_quality else {})})
         save()
-    def cell(method: str, rho: float) -> tuple[AgentAdapter, dict]:
-        """The pruned agent of one cell, and what finding it cost."""
-        if method in extra:
-            pruned, sparsity = extra[method](agent, rho, seed)
-            return pruned, {"sparsity": sparsity, "evaluations": 0, "search_env_steps": 0}
-        if METHODS[method].is_baseline:  # no search: the plan is the ranking itself
-            plan, info = _baseline(grouper, method, rho, tol, seed, round_to, visited)
-        else:
-            result = search(agent, objective, rho, tol, method=method, budget=budget,
-                            seed=seed, criterion=criterion, components=components,
-                            interfaces=interfaces, round_to=round_to,
-                            run_dir=out / "searches" / f"{method}-{rho}",
-                            progress=progress, executor=executor, visited=visited)
-            plan = result.plan
-            info = {"evaluations": result.evaluations, "search_env_steps": result.env_steps,
-                    "coefficients": result.coefficients}
-        info.update(sparsity=plan.sparsity, flop_sparsity=plan.flop_sparsity,
-                    params=plan.cost.params)
-        return prune_physically(agent, plan, list(grouper.components)), info
-
-    def add(row: dict) -> None:
-        rows.append(row)
-        save()
-        log(f"{row['method']:>12} rho={row['target']}: metric {row['metric']:.4g} +- "
-            f"{row['ci95']:.3g} (sparsity {row['sparsity']:.3f}, {row['seconds']:.0f}s)")
-
-    for rho in sparsities:
-        for method in methods:
-            tuned_done = not finetune or (f"{method}+ft", rho) in done
-            if (method, rho) in done and tuned_done:
-                continue
-            start = time.perf_counter()
-            pruned, info = cell(method, rho)  # searches resume from their own state
-            if (method, rho) not in done:
-                add({"method": method, "target": rho, **info,
-                     **_quality(agent, pruned, report_objective, trajectories, seed,
-                                dense_quality.get("step_ms")),
-                     **_keep(pruned, out, f"{method}-{rho}"),
-                     "seconds": time.perf_counter() - start})
-            if not tuned_done:
-                start = time.perf_counter()
-                distill_on_objective(agent, pruned, objective, visited, finetune, seed)
-                add({"method": f"{method}+ft", "target": rho, **info,
-                     "finetune_steps": finetune,
-                     **_quality(agent, pruned, report_objective, trajectories, seed,
-                                dense_quality.get("step_ms")),
-                     **_keep(pruned, out, f"{method}+ft-{rho}"),
-                     "seconds": time.perf_counter() - start})
-    return rows
+    cells = [_Cell(method, rho, (method, rho) not in done,
+                   bool(finetune) and (f"{method}+ft", rho) not in done,
+                   UnitFolder.of(out, [VisitedInputs.FILE, f"searches/{method}-{rho}"]))
+             for rho in sparsities for method in methods]
+    cells = [c for c in cells if c.plain or c.tuned]
+    spread = executor is not None and executor.parallel and len(cells) > 1
+    context = _Sweep(agent, objective, report_objective, trajectories, extra, tol, budget, seed,
+                     criterion, components, tuple(interfaces), round_to, finetune,
+                     progress and not spread)
+    if spread:
+        finished = executor.run_units(functools.partial(_run_cell, context), cells)
+    else:
+        finished = ((i, _run_cell(context, cell, executor), "this process")
+                    for i, cell in enumerate(cells))
+    for _, (cell_rows, files), where in finished:
+        land(out, files)
+        for row, pruned in cell_rows:
+            row.update(_step_time(pruned, dense_ms))
+            rows.append(row)
+            save()
+            log(f"{row['method']:>12} rho={row['target']}: metric {row['metric']:.4g} +- "
+                f"{row['ci95']:.3g} (sparsity {row['sparsity']:.3f}, {row['seconds']:.0f}s"
+                + (f", {where})" if spread else ")"))
+    return _ordered(rows, sparsities, methods)
 
 
 def write_sweep_report(rows: list[dict], out: str | Path, title: str = "",

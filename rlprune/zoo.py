@@ -9,6 +9,7 @@ the others go on: in a folder of dozens of agents, one broken file should cost o
 
 from __future__ import annotations
 
+import functools
 import re
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from rlprune.report import markdown_table, pyplot, save_figure, write_json
 from rlprune.search import METHODS, Executor, objective_for
 from rlprune.settings import Evaluation, Target
 from rlprune.sweep import sweep
+from rlprune.units import UnitFolder, land
 
 __all__ = ["LEADERBOARD_COLUMNS", "ZooAgent", "ZooSettings", "find_zoo_agents", "run_zoo"]
 
@@ -135,8 +137,8 @@ def _leaderboard_rows(agent: ZooAgent, rows: list[dict], info: dict) -> list[dic
              "search_env_steps": r.get("search_env_steps", 0)} for r in rows]
 
 
-def _run_agent(agent: ZooAgent, settings: ZooSettings, out: Path,
-               executor: Executor | None, log: Callable[[str], None]) -> list[dict]:
+def _agent_rows(agent: ZooAgent, settings: ZooSettings, out: Path,
+                executor: Executor | None, log: Callable[[str], None]) -> list[dict]:
     adapter = load_agent(agent.path)
     evaluation = Evaluation(None, settings.episodes, settings.seed, settings.max_episode_steps,
                             race=True)
@@ -148,27 +150,49 @@ def _run_agent(agent: ZooAgent, settings: ZooSettings, out: Path,
     return _leaderboard_rows(agent, rows, adapter.describe())
 
 
+def _run_agent(settings: ZooSettings, job: tuple[ZooAgent, UnitFolder],
+               executor: Executor | None = None,
+               log: Callable[[str], None] = lambda line: None):
+    """One agent's leaderboard rows (one row with ``error`` if it raised), run in the
+    folder its worker sees; and the files to land when that is not the run folder."""
+    agent, folder = job
+    try:
+        return folder.run(lambda out: _agent_rows(agent, settings, out, executor, log))
+    except Exception as e:  # noqa: BLE001 - one broken agent must not stop the zoo
+        error = f"{type(e).__name__}: {e}".splitlines()[0]
+        return [{"agent": agent.name, "error": error,
+                 "trace": traceback.format_exc(limit=3)}], None
+
+
 def run_zoo(agents: Sequence[ZooAgent], settings: ZooSettings, out: str | Path, *,
             executor: Executor | None = None,
             log: Callable[[str], None] = print) -> list[dict]:
     """Runs (or resumes) every agent's sweep; writes and returns the leaderboard rows.
 
     An agent that raises is logged and reported as one row with ``error`` set; the run
-    goes on with the next. Failed agents are tried again when the run resumes.
+    goes on with the next. Failed agents are tried again when the run resumes. With a
+    parallel executor (process pool, Ray) agents run side by side, one per worker, each
+    sweep in its worker; with one agent, its sweep spreads its cells instead.
     """
     out = Path(out)
-    rows: list[dict] = []
-    for index, agent in enumerate(agents, 1):
-        log(f"[{index}/{len(agents)}] {agent.name} ({agent.path})")
-        try:
-            rows += _run_agent(agent, settings, out, executor, log)
-        except Exception as e:  # noqa: BLE001 - one broken agent must not stop the zoo
-            error = f"{type(e).__name__}: {e}".splitlines()[0]
-            log(f"  {agent.name}: failed: {error}")
-            rows.append({"agent": agent.name, "error": error,
-                         "trace": traceback.format_exc(limit=3)})
-        write_leaderboard(rows, settings, out)
-    return rows
+    jobs = [(agent, UnitFolder.of(out, [agent.name])) for agent in agents]
+    spread = executor is not None and executor.parallel and len(agents) > 1
+    if spread:
+        finished = executor.run_units(functools.partial(_run_agent, settings), jobs)
+    else:
+        finished = ((i, _run_agent(settings, job, executor, log), "this process")
+                    for i, job in enumerate(jobs))
+    by_agent: dict[int, list[dict]] = {}
+    for index, (rows, files), where in finished:
+        land(out, files)
+        by_agent[index] = rows
+        agent = agents[index]
+        failed = rows[0].get("error") if rows else None
+        log(f"[{len(by_agent)}/{len(agents)}] {agent.name} ({agent.path})"
+            + (f": failed: {failed}" if failed else ": done")
+            + (f" on {where}" if spread else ""))
+        write_leaderboard([r for i in sorted(by_agent) for r in by_agent[i]], settings, out)
+    return [r for i in sorted(by_agent) for r in by_agent[i]]
 
 
 def write_leaderboard(rows: list[dict], settings: ZooSettings, out: Path) -> dict[str, Path]:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lower layers never import higher ones (a package's own modules may import each other).
 LAYERS = [
     {"rlprune.io", "rlprune.report", "rlprune.settings", "rlprune.timing", "rlprune.adapters",
-     "rlprune.models", "rlprune.layers"},
+     "rlprune.models", "rlprune.layers", "rlprune.units"},
     {"rlprune.pruning", "rlprune.analysis"},
     {"rlprune.search"},
     {"rlprune.finetune", "rlprune.export", "rlprune.pipeline", "rlprune.sweep", "rlprune.zoo",

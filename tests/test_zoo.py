@@ -118,3 +118,14 @@ def test_zoo_over_a_gym_era_rl_zoo_folder_ranks_every_algorithm(tmp_path):
     assert dense["TQC"]["pct_of_dense"] is None  # Pendulum's returns are negative
     assert all(r["diff_to_dense"] == pytest.approx(r["mean"] - dense[r["algo"]]["mean"])
                for r in rows)
+    # agents side by side in worker processes: the same leaderboard, ARS's reason included
+    pooled = CliRunner().invoke(app, ["zoo", str(logs), "--out", str(tmp_path / "pool"), *FAST,
+                                      "--executor", "process", "--workers", "2"])
+    assert pooled.exit_code == 0, pooled.output
+    assert untimed(tmp_path / "pool") == untimed(tmp_path)
+
+
+def untimed(out: Path) -> list[dict]:
+    """The leaderboard's rows without the wall-clock columns."""
+    rows = json.loads((out / "leaderboard.json").read_text())["rows"]
+    return [{k: v for k, v in r.items() if k not in ("step_ms", "speedup")} for r in rows]

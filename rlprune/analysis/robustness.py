@@ -8,6 +8,7 @@ skipped when the study is run again.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from envs import PERTURBATIONS
 from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.report import pyplot, save_figure, write_json
+from rlprune.units import UnitRunner
 
 __all__ = ["parse_grid", "plot_robustness", "robustness_study"]
 
@@ -51,17 +53,36 @@ def parse_grid(spec: str) -> dict[str, list[float]]:
     return grid
 
 
+def _evaluate_point(env: str, settings: dict, job: tuple[str, AgentAdapter, dict]) -> dict:
+    """One agent at one grid point: its row of the study."""
+    label, agent, perturb = job
+    evaluator = ClosedLoopEvaluator(env, episodes=settings["episodes"], seed=settings["seed"],
+                                    action_repeat=settings["action_repeat"], perturb=perturb,
+                                    max_episode_steps=settings["max_episode_steps"],
+                                    env_kwargs=settings["env_kwargs"],
+                                    wrappers=settings["wrappers"])
+    result = evaluator.evaluate(agent)
+    return {"agent": label, "perturb": perturb, "mean": result.mean, "ci95": result.ci95,
+            "failed": int(result.failed.sum()), "seconds": result.wall_time}
+
+
+def _key(label: str, perturb: dict) -> tuple[str, str]:
+    return label, json.dumps(perturb, sort_keys=True)
+
+
 def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[str, list[float]],
                      out: str | Path, episodes: int = 4, seed: int = 0, action_repeat: int = 1,
                      max_episode_steps: int | None = None,
                      env_kwargs: Mapping[str, Any] | None = None,
                      wrappers: Sequence[Sequence[Any]] = (),
+                     executor: UnitRunner | None = None,
                      log: Callable[[str], None] = lambda line: None) -> list[dict]:
     """Evaluates every agent at every grid point; returns (and saves) one row per pair.
 
     ``env_kwargs`` configure the env as the agents were trained (RL Zoo's env_kwargs.yml),
     ``wrappers`` are the env wrappers they act through (``envs.zoo_wrappers``); ``log``
-    gets one line per finished grid point and agent.
+    gets one line per finished grid point and agent. A parallel ``executor`` (process
+    pool, Ray) evaluates the pairs side by side; rows are the same and in the same order.
     A study in ``out`` resumes only with the same env, episodes, seed and episode cap
     (other grid points and agents may be added).
 
@@ -78,27 +99,26 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     if saved and earlier != {"env": env, **settings}:
         raise ValueError(f"{out} holds a robustness study with other settings ({earlier}); "
                          "use a new output folder")
-    rows = saved.get("rows", [])
-    done = {(r["agent"], json.dumps(r["perturb"], sort_keys=True)) for r in rows}
     names = list(grid)
-    total = len(agents) * len(list(itertools.product(*grid.values())))
-    for values in itertools.product(*(grid[n] for n in names)):
-        perturb = dict(zip(names, values))
-        evaluator = ClosedLoopEvaluator(env, episodes=episodes, seed=seed,
-                                        action_repeat=action_repeat, perturb=perturb,
-                                        max_episode_steps=max_episode_steps,
-                                        env_kwargs=env_kwargs, wrappers=wrappers)
-        for label, agent in agents.items():
-            if (label, json.dumps(perturb, sort_keys=True)) in done:
-                continue
-            result = evaluator.evaluate(agent)
-            rows.append({"agent": label, "perturb": perturb, "mean": result.mean,
-                         "ci95": result.ci95, "failed": int(result.failed.sum())})
-            point = ", ".join(f"{k}={v:g}" for k, v in perturb.items())
-            log(f"[{len(rows)}/{total}] {point}: {label} {result.mean:.1f} +- "
-                f"{result.ci95:.1f} ({result.wall_time:.0f}s)")
-            write_json(path, {"env": env, "settings": settings, "grid": grid, "rows": rows})
-    return rows
+    points = [dict(zip(names, values)) for values in itertools.product(*grid.values())]
+    pairs = [(label, perturb) for perturb in points for label in agents]
+    rows = {_key(r["agent"], r["perturb"]): r for r in saved.get("rows", [])}
+    jobs = [(label, agents[label], perturb) for label, perturb in pairs
+            if _key(label, perturb) not in rows]
+    evaluate = functools.partial(_evaluate_point, env, settings)
+    finished = (executor.run_units(evaluate, jobs) if executor is not None
+                else ((i, evaluate(job), "this process") for i, job in enumerate(jobs)))
+    order = {_key(*pair): i for i, pair in enumerate(pairs)}
+    for _, row, _where in finished:
+        rows[_key(row["agent"], row["perturb"])] = row
+        point = ", ".join(f"{k}={v:g}" for k, v in row["perturb"].items())
+        log(f"[{len(rows)}/{len(pairs)}] {point}: {row['agent']} {row['mean']:.1f} +- "
+            f"{row['ci95']:.1f} ({row['seconds']:.0f}s)")
+        write_json(path, {"env": env, "settings": settings, "grid": grid,
+                          "rows": sorted(rows.values(), key=lambda r: order.get(
+                              _key(r["agent"], r["perturb"]), len(order)))})
+    return sorted(rows.values(), key=lambda r: order.get(_key(r["agent"], r["perturb"]),
+                                                         len(order)))
 
 
 def plot_robustness(rows: list[dict], grid: dict[str, list[float]], path: str | Path) -> Path:

@@ -8,7 +8,10 @@ import typer
 
 from rlprune.cli.app import (
     _USER_ERRORS,
+    EXECUTOR,
     JSON,
+    RAY_ADDRESS,
+    WORKERS,
     _emit,
     _fail,
     _load,
@@ -26,12 +29,16 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                seed: int = typer.Option(0),
                max_episode_steps: int = typer.Option(None, help="cap episode length"),
                quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
+               executor: str = EXECUTOR,
+               workers: int = WORKERS,
+               ray_address: str = RAY_ADDRESS,
                as_json: bool = JSON):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
         from rlprune.analysis.robustness import parse_grid, plot_robustness, robustness_study
         from rlprune.report import markdown_table
+        from rlprune.search import make_executor
 
         grid = parse_grid(perturb)
         if len(grid) > 2:
@@ -45,11 +52,12 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                                 max_episode_steps=max_episode_steps,
                                 env_kwargs=nominal.env_kwargs,
                                 wrappers=nominal.options["wrappers"],
+                                executor=make_executor(executor, workers, ray_address),
                                 log=(lambda line: None) if quiet else
                                 (lambda line: typer.echo(f"rlprune: {line}", err=True)))
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
         write_reports(out)
-    except _USER_ERRORS as e:
+    except (*_USER_ERRORS, ImportError) as e:
         _fail(e)
     flat = [{"agent": r["agent"], **r["perturb"], "mean": r["mean"], "ci95": r["ci95"]}
             for r in rows]

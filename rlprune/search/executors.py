@@ -1,11 +1,18 @@
-"""Where candidate evaluations run: this process, a local process pool, or a Ray cluster.
+"""Where work runs: this process, a local process pool, or a Ray cluster.
 
-A search hands the executor a population of candidates (each: the channels its plan
-removes, and the incumbent it races against) and gets their scores back in order. Every
-worker holds its own copy of the agent with masks installed once, so a candidate costs
-one objective call wherever it runs. The scores do not depend on the executor: each
-candidate sees the same seeded episodes and the same incumbent (the search fixes the
-incumbent for a whole population), so in-process, pool and Ray runs agree exactly.
+Two kinds of work. A search hands the executor a population of candidates (each: the
+channels its plan removes, and the incumbent it races against) and gets their scores
+back in order; every worker holds its own copy of the agent with masks installed once,
+so a candidate costs one objective call wherever it runs. Sweeps, zoo runs and
+robustness studies hand it independent units (a sweep cell, a zoo agent, a grid point)
+through ``run_units`` and get each result as soon as it is done, so the run folder is
+written unit by unit.
+
+Results do not depend on the executor: each candidate sees the same seeded episodes and
+the same incumbent (the search fixes the incumbent for a whole population), each unit
+its own seeds, so in-process, pool and Ray runs agree exactly. On Ray, a worker that dies
+mid-task (killed, lost node) has its task run again elsewhere; a unit's result reaches
+the caller once.
 """
 
 from __future__ import annotations
@@ -13,10 +20,10 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -25,11 +32,14 @@ from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.masking import ChannelMasks
 from rlprune.pruning.physical import prune_physically
 from rlprune.search.objective import Objective, Score
+from rlprune.units import UnitResult, UnitRunner, run_unit
 
 __all__ = ["Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor", "Scorer",
            "Task", "make_executor"]
 
 Removed = dict[str, tuple[int, ...]]
+RETRIES = 3
+"""How often Ray runs a task again after its worker died (not after it raised)."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,8 @@ class Scorer:
         return self.objective(agent, task.incumbent if self.objective.races else None)
 
 
-class Executor(Protocol):
-    """Scores tasks, results in task order."""
+class Executor(UnitRunner, Protocol):
+    """Scores tasks (results in task order) and runs independent units."""
 
     def start(self, scorer_args: tuple) -> None:
         """Prepares workers; ``scorer_args`` are ``Scorer``'s arguments."""
@@ -83,6 +93,12 @@ class Executor(Protocol):
 
 class InProcessExecutor:
     """Scores in this process, one candidate after another (the default)."""
+
+    parallel = False
+
+    def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
+        for index, item in enumerate(items):
+            yield index, fn(item), "this process"
 
     def start(self, scorer_args: tuple) -> None:
         self.scorer = Scorer(*scorer_args)
@@ -123,6 +139,20 @@ class ProcessExecutor:
         self.threads = threads
         self.pool: ProcessPoolExecutor | None = None
 
+    parallel = True
+
+    def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
+        with ProcessPoolExecutor(min(self.workers, max(len(items), 1)),
+                                 mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(run_unit, fn, item, self.threads): index
+                       for index, item in enumerate(items)}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], *future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
     def start(self, scorer_args: tuple) -> None:
         # spawn, not fork: a forked copy of a process running torch threads can hang.
         # Plain pickle bytes: multiprocessing would pass tensors through shared memory
@@ -144,13 +174,15 @@ class RayExecutor:
     """Scores candidates on Ray actors, one agent copy per actor.
 
     Args:
-        workers: actors.
+        workers: actors, and units running at once (None: one per ``threads`` CPUs of
+            the cluster).
         address: an existing cluster (``"auto"``, ``"ray://host:10001"``); None starts a
             local Ray instance.
         threads: torch threads per actor (each actor reserves as many CPUs).
     """
 
-    def __init__(self, workers: int = 2, address: str | None = None, threads: int = 1) -> None:
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 threads: int = 1) -> None:
         try:
             import ray
         except ImportError as e:
@@ -158,12 +190,38 @@ class RayExecutor:
         self.ray, self.workers, self.address, self.threads = ray, workers, address, threads
         self.actors: list = []
 
-    def start(self, scorer_args: tuple) -> None:
-        ray = self.ray
-        if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+    parallel = True
 
-        @ray.remote(num_cpus=self.threads)
+    def _connect(self):
+        if not self.ray.is_initialized():
+            self.ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        return self.ray
+
+    def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
+        """Each unit is a Ray task, spread over the cluster's nodes, at most ``workers``
+        at a time (all of them when ``workers`` is None: the cluster's CPUs decide)."""
+        ray = self._connect()
+        task = ray.remote(num_cpus=self.threads, max_retries=RETRIES,
+                          scheduling_strategy="SPREAD")(run_unit)
+        shared_fn = ray.put(fn)
+        waiting = list(enumerate(items))[::-1]
+        running: dict = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < (self.workers or len(items)):
+                    index, item = waiting.pop()
+                    running[task.remote(shared_fn, item, self.threads)] = index
+                [ready], _ = ray.wait(list(running), num_returns=1)
+                yield running.pop(ready), *ray.get(ready)
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
+
+    def start(self, scorer_args: tuple) -> None:
+        ray = self._connect()
+
+        # A killed actor is started again (same agent) and its candidate scored again.
+        @ray.remote(num_cpus=self.threads, max_restarts=RETRIES, max_task_retries=RETRIES)
         class _Actor:
             def __init__(self, args, threads):
                 _init_worker(args, threads)
@@ -172,7 +230,8 @@ class RayExecutor:
                 return _score_in_worker(task)
 
         shared = ray.put(scorer_args)
-        self.actors = [_Actor.remote(shared, self.threads) for _ in range(self.workers)]
+        count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // self.threads)
+        self.actors = [_Actor.remote(shared, self.threads) for _ in range(count)]
 
     def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
         from ray.util import ActorPool
@@ -205,4 +264,4 @@ def make_executor(name: str, workers: int | None = None, address: str | None = N
 
 register_executor("inprocess", lambda workers, address: InProcessExecutor())
 register_executor("process", lambda workers, address: ProcessExecutor(workers))
-register_executor("ray", lambda workers, address: RayExecutor(workers or 2, address))
+register_executor("ray", lambda workers, address: RayExecutor(workers, address))

@@ -1,0 +1,171 @@
+"""Sweeps, zoo runs and robustness grids spread over worker processes, a local Ray instance
+and a two-node Ray cluster on loopback: the same rows as in-process runs, run folders that
+resume whichever executor wrote them, and a Ray worker killed mid-cell that loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rlprune.cli import app
+from rlprune.units import UnitFolder
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP = ["sweep", "sac-halfcheetah", "--sparsities", "0.5,0.8",
+         "--methods", "magnitude,random,cmaes", "--budget", "3", "--episodes", "1",
+         "--eval-episodes", "2", "--max-episode-steps", "50"]
+MEASURED_HERE = {"seconds", "step_ms", "speedup"}
+"""Row fields that are wall-clock measurements, not results."""
+CELL_LINE = re.compile(r"rho=[\d.]+: metric .*, (node \w+)\)")
+
+
+def results(folder: Path) -> list[dict]:
+    rows = json.loads((folder / "sweep.json").read_text())["rows"]
+    return [{k: v for k, v in r.items() if k not in MEASURED_HERE} for r in rows]
+
+
+def agent_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "agents").glob("*.json"))}
+
+
+def cli(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rlprune.cli", *args], cwd=ROOT,
+                            env={**os.environ, **(env or {})}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("in-process")
+    result = CliRunner().invoke(app, [*SWEEP, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_cells_on_a_process_pool_give_the_rows_of_an_in_process_sweep(in_process, tmp_path):
+    result = CliRunner().invoke(app, [*SWEEP, "--out", str(tmp_path), "--executor", "process",
+                                      "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert results(tmp_path) == results(in_process)
+    assert agent_files(tmp_path) == agent_files(in_process) and len(agent_files(tmp_path)) == 6
+    # the folder resumes in-process as if this process had written it: no cell runs again
+    again = CliRunner().invoke(app, [*SWEEP, "--out", str(tmp_path)])
+    assert again.exit_code == 0 and "rho=" not in again.stderr
+    assert results(tmp_path) == results(in_process)
+
+
+def test_cells_on_a_worker_that_does_not_see_the_run_folder_land_there(in_process, tmp_path,
+                                                                       monkeypatch):
+    """A worker on another machine runs its cell in a temporary folder and hands back
+    the files; the run folder ends up as if the cell had run here."""
+    monkeypatch.setattr(UnitFolder, "_visible", lambda self: False)
+    result = CliRunner().invoke(app, [*SWEEP, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert results(tmp_path) == results(in_process)
+    assert agent_files(tmp_path) == agent_files(in_process)
+    searches = sorted(p.relative_to(tmp_path) for p in (tmp_path / "searches").rglob("*.json"))
+    assert searches == sorted(p.relative_to(in_process)
+                              for p in (in_process / "searches").rglob("*.json"))
+    assert searches and not list(Path(tempfile.gettempdir()).glob("rlprune-unit-*"))
+
+
+def _worker_tasks(driver: psutil.Process, name: str = "ray::run_unit") -> list[psutil.Process]:
+    """Ray worker processes of ``driver``'s local instance running one of our units."""
+    found = []
+    for child in driver.children(recursive=True):
+        try:
+            if child.cmdline()[:1] == [name]:
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_ray_worker_killed_mid_cell_loses_no_finished_cell(in_process, tmp_path):
+    run = cli(*SWEEP, "--out", str(tmp_path), "--executor", "ray", "--workers", "2",
+              "--budget", "6")
+    driver, killed, deadline = psutil.Process(run.pid), None, time.monotonic() + 120
+    while killed is None and run.poll() is None and time.monotonic() < deadline:
+        done = len(json.loads((tmp_path / "sweep.json").read_text())["rows"]) \
+            if (tmp_path / "sweep.json").exists() else 0
+        busy = _worker_tasks(driver)
+        if done >= 3 and busy:  # the dense row and at least two cells are in
+            killed = busy[0]
+            killed.send_signal(signal.SIGKILL)
+        time.sleep(0.02)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert killed is not None, "no cell was running to kill"
+    straight = CliRunner().invoke(app, [*SWEEP, "--out", str(tmp_path / "straight"),
+                                        "--budget", "6"])
+    assert straight.exit_code == 0, straight.output
+    rows = results(tmp_path)
+    assert rows == results(tmp_path / "straight")
+    assert len({(r["method"], r["target"]) for r in rows}) == len(rows) == 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_sweep_spreads_over_a_two_node_ray_cluster_on_loopback(in_process, tmp_path):
+    """A head and a worker node, each its own ``ray start`` with one CPU, on 127.0.0.1."""
+    port, env = _free_port(), {"RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    temp_dir = tempfile.mkdtemp(prefix="rl-ray-", dir="/tmp")  # short: Ray puts sockets there
+    ray_cli = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--num-cpus", "1",
+               "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir]
+    nodes = [subprocess.Popen([*ray_cli, "--head", "--port", str(port),
+                               "--include-dashboard", "false"], env={**os.environ, **env},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(5)
+        nodes.append(subprocess.Popen([*ray_cli, "--address", f"127.0.0.1:{port}"],
+                                      env={**os.environ, **env},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(5)
+        assert all(node.poll() is None for node in nodes)
+        run = cli(*SWEEP, "--out", str(tmp_path), "--executor", "ray", "--ray-address",
+                  f"127.0.0.1:{port}", env=env)
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    finally:
+        for node in reversed(nodes):
+            node.send_signal(signal.SIGTERM)
+            node.wait(timeout=60)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert len(set(CELL_LINE.findall(err))) == 2, err  # cells ran on both nodes
+    assert results(tmp_path) == results(in_process)
+    assert agent_files(tmp_path) == agent_files(in_process)
+
+
+def test_robustness_points_on_a_process_pool_give_the_in_process_rows(in_process, tmp_path):
+    pruned = str(in_process / "agents" / "magnitude-0.5.zip")
+    args = ["robustness", "sac-halfcheetah", pruned, "--perturb", "mass=0.8:1.2:2",
+            "--episodes", "1", "--max-episode-steps", "40", "--quiet"]
+    here = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "here")])
+    pooled = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "pool"), "--executor",
+                                      "process", "--workers", "2"])
+    assert here.exit_code == 0 and pooled.exit_code == 0, here.output + pooled.output
+
+    def rows(name: str) -> list[dict]:
+        saved = json.loads((tmp_path / name / "results.json").read_text())["rows"]
+        return [{k: v for k, v in r.items() if k not in MEASURED_HERE} for r in saved]
+
+    assert rows("pool") == rows("here") and len(rows("here")) == 4
