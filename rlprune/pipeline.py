@@ -59,7 +59,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         finetune: distillation steps after pruning; the tuned agent is kept only if it
             scores no lower on validation episodes (``Evaluation.validation``).
         held_out: the final check's episodes (None: no check), where dense and pruned
-            agents are compared paired.
+            agents are compared paired (side by side on a parallel ``executor``).
         source: where the agent came from (a path or shipped name), for the report.
         threads: CPU threads the controller's step time is measured (and, for a latency
             target, predicted) on.
@@ -102,7 +102,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     if held_out is not None:
         with stage("held-out check of the dense and the pruned agent"):
             report["held_out"] = held_out_comparison(
-                agent, pruned, objective_for(agent, held_out, objective_name), settings.seed)
+                agent, pruned, objective_for(agent, held_out, objective_name), settings.seed,
+                executor)
     if timing.dense is not None:
         with stage("timing the pruned control step"):
             report["latency"] = timing.compare(pruned, result.plan)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rlprune.adapters import load_agent
+from rlprune.adapters.base import AgentAdapter
 from rlprune.adapters.registry import FileProbe, kind_of
 from rlprune.io import atomic_write_text
 from rlprune.report import markdown_table, pyplot, save_figure, write_json
@@ -137,9 +138,8 @@ def _leaderboard_rows(agent: ZooAgent, rows: list[dict], info: dict) -> list[dic
              "search_env_steps": r.get("search_env_steps", 0)} for r in rows]
 
 
-def _agent_rows(agent: ZooAgent, settings: ZooSettings, out: Path,
+def _agent_rows(agent: ZooAgent, adapter: AgentAdapter, settings: ZooSettings, out: Path,
                 executor: Executor | None, log: Callable[[str], None]) -> list[dict]:
-    adapter = load_agent(agent.path)
     evaluation = Evaluation(None, settings.episodes, settings.seed, settings.max_episode_steps,
                             race=True)
     held_out = objective_for(adapter, evaluation.held_out(settings.eval_episodes))
@@ -150,18 +150,32 @@ def _agent_rows(agent: ZooAgent, settings: ZooSettings, out: Path,
     return _leaderboard_rows(agent, rows, adapter.describe())
 
 
-def _run_agent(settings: ZooSettings, job: tuple[ZooAgent, UnitFolder],
+def _error_row(agent: ZooAgent, e: Exception) -> dict:
+    return {"agent": agent.name, "error": f"{type(e).__name__}: {e}".splitlines()[0],
+            "trace": traceback.format_exc(limit=3)}
+
+
+def _loaded(agent: ZooAgent) -> AgentAdapter | dict:
+    """The agent, loaded here (workers on other machines need not see its files), or
+    its error row."""
+    try:
+        return load_agent(agent.path)
+    except Exception as e:  # noqa: BLE001 - one broken agent must not stop the zoo
+        return _error_row(agent, e)
+
+
+def _run_agent(settings: ZooSettings, job: tuple[ZooAgent, AgentAdapter | dict, UnitFolder],
                executor: Executor | None = None,
                log: Callable[[str], None] = lambda line: None):
-    """One agent's leaderboard rows (one row with ``error`` if it raised), run in the
+    """One agent's leaderboard rows (one row with ``error`` if it failed), run in the
     folder its worker sees; and the files to land when that is not the run folder."""
-    agent, folder = job
+    agent, adapter, folder = job
+    if isinstance(adapter, dict):
+        return [adapter], None
     try:
-        return folder.run(lambda out: _agent_rows(agent, settings, out, executor, log))
+        return folder.run(lambda out: _agent_rows(agent, adapter, settings, out, executor, log))
     except Exception as e:  # noqa: BLE001 - one broken agent must not stop the zoo
-        error = f"{type(e).__name__}: {e}".splitlines()[0]
-        return [{"agent": agent.name, "error": error,
-                 "trace": traceback.format_exc(limit=3)}], None
+        return [_error_row(agent, e)], None
 
 
 def run_zoo(agents: Sequence[ZooAgent], settings: ZooSettings, out: str | Path, *,
@@ -175,7 +189,7 @@ def run_zoo(agents: Sequence[ZooAgent], settings: ZooSettings, out: str | Path, 
     sweep in its worker; with one agent, its sweep spreads its cells instead.
     """
     out = Path(out)
-    jobs = [(agent, UnitFolder.of(out, [agent.name])) for agent in agents]
+    jobs = [(agent, _loaded(agent), UnitFolder.of(out, [agent.name])) for agent in agents]
     spread = executor is not None and executor.parallel and len(agents) > 1
     if spread:
         finished = executor.run_units(functools.partial(_run_agent, settings), jobs)

@@ -2,7 +2,8 @@
 
     python scripts/bench_scale.py [--agent sac-halfcheetah] [--workers 1,2]
         [--executors process,ray] [--sparsities 0.2,0.4,0.6,0.8] [--methods magnitude,cmaes]
-        [--budget 4] [--episodes 2] [--eval-episodes 2] [--out results/bench_scale.json]
+        [--budget 6] [--episodes 2] [--eval-episodes 4] [--max-episode-steps 1000]
+        [--out results/bench_scale.json]
 
 The dense agent's run (its held-out episodes and visited states) is made once and copied
 into every timed run folder, so each timing covers the independent cells only: a search
@@ -10,6 +11,9 @@ into every timed run folder, so each timing covers the independent cells only: a
 each executor the speed-up of N workers is its 1-worker wall time over its N-worker wall
 time, measured in this one run; the rows of every run are checked equal to the first
 run's (the executors must not change results). Each worker uses one torch thread.
+A process pool is started for each run, so its timings include starting the worker
+processes (seconds each); Ray's workers are warmed up first and then reused, as in a long
+job on a running cluster.
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ from rlprune.sweep import DENSE_FILE, sweep
 MEASURED = ("seconds", "step_ms", "speedup")
 
 
+def _ready(agent_name: str) -> str:
+    """A warm-up unit: the worker has imported the sweep and loaded the agent."""
+    import rlprune.sweep  # noqa: F401 - imported for its cost
+
+    rlprune.load_agent(agent_name)
+    time.sleep(1.0)  # long enough that every worker gets one
+    return agent_name
+
+
 def run_sweep(agent, args, out: Path, executor) -> tuple[float, list[dict]]:
     evaluation = Evaluation(None, args.episodes, 0, args.max_episode_steps, race=False)
     start = time.perf_counter()
@@ -53,10 +66,10 @@ def main() -> None:
     parser.add_argument("--executors", default="process,ray")
     parser.add_argument("--sparsities", default="0.2,0.4,0.6,0.8")
     parser.add_argument("--methods", default="magnitude,cmaes")
-    parser.add_argument("--budget", type=int, default=4)
+    parser.add_argument("--budget", type=int, default=6)
     parser.add_argument("--episodes", type=int, default=2)
-    parser.add_argument("--eval-episodes", type=int, default=2)
-    parser.add_argument("--max-episode-steps", type=int, default=200)
+    parser.add_argument("--eval-episodes", type=int, default=4)
+    parser.add_argument("--max-episode-steps", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -66,8 +79,11 @@ def main() -> None:
         dense = workdir / "dense"
         time_in_process, reference = run_sweep(agent, args, dense, None)
         runs = [{"executor": "inprocess", "workers": 1, "seconds": time_in_process}]
+        counts = [int(w) for w in args.workers.split(",")]
         for name in args.executors.split(","):
-            for workers in map(int, args.workers.split(",")):
+            if name == "ray":
+                list(make_executor(name, max(counts)).run_units(_ready, [args.agent] * max(counts)))
+            for workers in counts:
                 folder = workdir / f"{name}-{workers}"
                 folder.mkdir()
                 for kept in (DENSE_FILE, "visited_inputs.pt"):

@@ -169,3 +169,31 @@ def test_robustness_points_on_a_process_pool_give_the_in_process_rows(in_process
         return [{k: v for k, v in r.items() if k not in MEASURED_HERE} for r in saved]
 
     assert rows("pool") == rows("here") and len(rows("here")) == 4
+
+
+PRUNE = ["prune", "sac-halfcheetah", "--sparsity", "0.5", "--method", "cmaes", "--budget", "10",
+         "--episodes", "2", "--max-episode-steps", "150", "--eval-episodes", "2", "--json"]
+
+
+def search_outcome(out: Path) -> tuple[list, dict]:
+    report = json.loads((out / "report.json").read_text())
+    history = [(h["key"], h["status"], h["metric"], h.get("env_steps"))
+               for h in report["result"]["history"]]
+    return history, {k: report["held_out"][k]["metric"] for k in ("dense", "pruned")}
+
+
+def test_a_killed_ray_search_worker_is_restarted_and_its_candidate_scored_again(tmp_path):
+    here = CliRunner().invoke(app, [*PRUNE, "--out", str(tmp_path / "here")])
+    assert here.exit_code == 0, here.output
+    run = cli(*PRUNE, "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2")
+    driver, killed, deadline = psutil.Process(run.pid), None, time.monotonic() + 120
+    while killed is None and run.poll() is None and time.monotonic() < deadline:
+        busy = _worker_tasks(driver, "ray::_Actor.score")
+        if busy:
+            killed = busy[0]
+            killed.send_signal(signal.SIGKILL)
+        time.sleep(0.02)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert killed is not None, "no candidate was being scored to kill"
+    assert search_outcome(tmp_path / "ray") == search_outcome(tmp_path / "here")

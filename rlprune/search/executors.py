@@ -18,13 +18,13 @@ the caller once.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Protocol
 
+import cloudpickle
 import torch
 
 from rlprune.adapters.base import AgentAdapter
@@ -117,8 +117,15 @@ def _init_worker(scorer_args: tuple | bytes, threads: int) -> None:
     global _WORKER
     torch.set_num_threads(threads)
     if isinstance(scorer_args, bytes):
-        scorer_args = pickle.loads(scorer_args)
+        scorer_args = cloudpickle.loads(scorer_args)
     _WORKER = Scorer(*scorer_args)
+
+
+def _run_pickled(call: bytes) -> bytes:
+    """``run_unit`` across a process boundary, both ways through cloudpickle: agents
+    saved by older SB3 releases hold local functions (learning-rate schedules) that
+    plain pickle refuses."""
+    return cloudpickle.dumps(run_unit(*cloudpickle.loads(call)))
 
 
 def _score_in_worker(task: Task) -> Score:
@@ -144,22 +151,23 @@ class ProcessExecutor:
     def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
         with ProcessPoolExecutor(min(self.workers, max(len(items), 1)),
                                  mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(run_unit, fn, item, self.threads): index
-                       for index, item in enumerate(items)}
+            futures = {pool.submit(_run_pickled, cloudpickle.dumps((fn, item, self.threads))):
+                       index for index, item in enumerate(items)}
             try:
                 for future in as_completed(futures):
-                    yield futures[future], *future.result()
+                    yield futures[future], *cloudpickle.loads(future.result())
             finally:
                 for future in futures:
                     future.cancel()
 
     def start(self, scorer_args: tuple) -> None:
         # spawn, not fork: a forked copy of a process running torch threads can hang.
-        # Plain pickle bytes: multiprocessing would pass tensors through shared memory
-        # files, which small /dev/shm mounts (containers) cannot hold.
+        # Pickled bytes: multiprocessing would pass tensors through shared memory files,
+        # which small /dev/shm mounts (containers) cannot hold; cloudpickle, for agents
+        # holding local functions.
         self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                         initializer=_init_worker,
-                                        initargs=(pickle.dumps(scorer_args), self.threads))
+                                        initargs=(cloudpickle.dumps(scorer_args), self.threads))
 
     def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
         return self.pool.map(_score_in_worker, tasks)
