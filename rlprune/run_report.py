@@ -106,9 +106,11 @@ def _stability_section(stability: dict | None) -> str:
     if not stability:
         return ""
     numbers = {k: (", ".join(f"{x:.3g}" for x in v) if isinstance(v, list) else v)
-               for k, v in stability.items() if k != "loop"}
+               for k, v in stability.items() if not k.startswith("loop")}
+    planner = (f"; the `_planner` columns are about the {stability['loop_planner']}"
+               if "loop_planner" in stability else "")
     return ("\n### Stability\n\n" + markdown_table([numbers], list(numbers))
-            + f"\nabout the {stability['loop']}\n")
+            + f"\nabout the {stability['loop']}{planner}\n")
 
 
 def _latency_section(timed: dict | None) -> str:

@@ -53,10 +53,10 @@ DENSE_FILE = "dense_run.pt"
 COLUMNS = ["method", "target", "sparsity", "flop_sparsity", "params", "step_ms", "speedup",
            "metric", "ci95", "iqm",
            "evaluations", "search_env_steps", "latent_drift", "jacobian_radius_max",
-           "lyapunov_decrease", "action_rmse", "seconds"]
+           "jacobian_radius_max_planner", "lyapunov_decrease", "action_rmse", "seconds"]
 """Columns of the sweep table (missing values stay empty)."""
-_ROW_STABILITY = ("latent_drift", "rollout_error", "jacobian_radius_max", "lyapunov_decrease",
-                  "action_rmse")
+_ROW_STABILITY = ("latent_drift", "rollout_error", "jacobian_radius_max",
+                  "jacobian_radius_max_planner", "lyapunov_decrease", "action_rmse")
 """The stability numbers a sweep row keeps (``stability_report`` gives more)."""
 
 ExtraMethod = Callable[[AgentAdapter, float, int], tuple[AgentAdapter, float]]

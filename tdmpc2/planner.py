@@ -35,9 +35,11 @@ class MPPIPlanner:
         self.model, self.cfg, self.discount = model, cfg, discount
         self.reseed(seed)
 
-    def reseed(self, seed: int) -> None:
-        """Restarts every stream: row i from ``seed + i`` (common random numbers)."""
-        self.seed = seed
+    def reseed(self, seed: int, same_rows: bool = False) -> None:
+        """Restarts every stream: row i from ``seed + i`` (common random numbers across
+        runs); with ``same_rows``, every row from ``seed``, so rows that differ only in
+        their latent plan with the same numbers (finite differences across rows)."""
+        self.seed, self.same_rows = seed, same_rows
         self.streams: list[torch.Generator] = []
         self._prev_mean: torch.Tensor | None = None
 
@@ -48,7 +50,8 @@ class MPPIPlanner:
 
     def _streams(self, n: int) -> list[torch.Generator]:
         while len(self.streams) < n:
-            self.streams.append(torch.Generator().manual_seed(self.seed + len(self.streams)))
+            row = 0 if self.same_rows else len(self.streams)
+            self.streams.append(torch.Generator().manual_seed(self.seed + row))
         return self.streams[:n]
 
     def _randn(self, n: int, *shape: int) -> torch.Tensor:

@@ -87,3 +87,46 @@ def test_action_deviation_for_agents_without_latent():
     obs = np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)
     assert action_deviation(dense, dense, obs).max_abs == 0
     assert action_deviation(dense, other, obs).rmse > 0
+
+
+def test_planner_loop_radius_matches_the_exact_jacobian_without_planning():
+    """With 0 MPPI iterations the planner acts with the policy prior's mean: the radius
+    estimated by finite differences through ``planner_action`` equals autograd's."""
+    from rlprune.analysis.stability import _spectral_radii, planner_radii
+    from tdmpc2.config import PlannerConfig
+
+    agent = small_tdmpc2()
+    agent.agent.set_planner(PlannerConfig(iterations=0))
+    obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    latents = agent.latent(obs)
+    exact = _spectral_radii(agent, latents)
+    estimated = planner_radii(agent, latents, seed=3, krylov=16)  # the latent's width
+    np.testing.assert_allclose(estimated, exact, rtol=1e-3)
+
+
+def test_planner_loop_radius_is_seeded_and_leaves_the_planner_as_it_was():
+    from rlprune.analysis.stability import planner_radii
+
+    agent = small_tdmpc2()
+    evaluator = rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0,
+                                            action_repeat=2, max_episode_steps=20)
+    before = evaluator.evaluate(agent).returns
+    latents = agent.latent(np.random.default_rng(1).normal(size=(3, 5)).astype(np.float32))
+    first = planner_radii(agent, latents, seed=5, krylov=6)
+    assert np.isfinite(first).all() and (first > 0).all()
+    np.testing.assert_array_equal(planner_radii(agent, latents, seed=5, krylov=6), first)
+    # a plan's random numbers matter: another seed plans (and differentiates) other samples
+    assert not np.array_equal(planner_radii(agent, latents, seed=6, krylov=6), first)
+    np.testing.assert_array_equal(evaluator.evaluate(agent).returns, before)
+
+
+def test_stability_report_names_the_acting_loop_of_a_planner():
+    from rlprune.analysis.stability import stability_report
+
+    agent = small_tdmpc2()
+    recorder = StateRecorder()
+    rlprune.ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=0, action_repeat=2,
+                                max_episode_steps=20).evaluate(agent, recorder)
+    report = stability_report(agent, agent.clone(), recorder.trajectories(), planner_samples=3)
+    assert "MPPI" in report["loop_planner"] and "pi(z)" in report["loop"]
+    assert report["jacobian_radius_max_planner"] == report["jacobian_radius_max_planner_dense"]

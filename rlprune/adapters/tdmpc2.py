@@ -146,6 +146,19 @@ class TDMPC2Adapter:
         """Latent dynamics d(z, a) (differentiable, for stability analysis)."""
         return self.agent.model.next(z, action)
 
+    @torch.no_grad()
+    def planner_action(self, z: torch.Tensor, seed: int) -> torch.Tensor:
+        """The MPPI planner's action at latents z [N, L], without warm start, every row
+        planned with the random numbers of ``seed`` (finite differences of the acting
+        controller across rows). The planner's own seed is restored afterwards."""
+        planner = self.agent.planner
+        previous = planner.seed
+        planner.reseed(seed, same_rows=True)
+        try:
+            return planner.plan(z, torch.ones(len(z), dtype=torch.bool))
+        finally:
+            planner.reseed(previous)
+
     def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
         """The policy prior's deterministic action at latent z (differentiable)."""
         return _policy_mean(self.agent.model.pi, z)

@@ -14,6 +14,12 @@ arXiv 2507.14882, step 4, on the same closed-loop trajectories of the dense agen
   Samples are visited latents and convex mixtures of pairs of them, which stay on
   SimNorm's product of simplices. (Our concrete choices; COM-PACT, arXiv 2508.08144,
   learns V instead.)
+- the loop that acts, z' = d(z, MPPI(z)), for agents that plan (``planner_action``): the
+  planner samples and picks elites, so it has no autograd Jacobian; its spectral radius at
+  a few visited latents is estimated from Jacobian-vector products by central differences,
+  every perturbed latent planned with the same random numbers, through a short Arnoldi
+  iteration (the largest Ritz value). The planner runs without warm start: the map from
+  latent to action, not the controller's memory of its previous plan.
 
 When the latent interface itself was pruned, the pruned latent keeps a subset of the
 dense dimensions (``meta["interface_index"]["latent"]``): the dense latents are compared
@@ -31,7 +37,7 @@ import torch
 from scipy import linalg
 
 __all__ = ["ActionDeviation", "LatentStability", "action_deviation", "latent_stability",
-           "stability_report"]
+           "planner_radii", "stability_report"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,40 @@ def _spectral_radii(agent, latents: torch.Tensor) -> np.ndarray:
         jac = torch.autograd.functional.jacobian(lambda x: step(x[None])[0], z)
         radii.append(np.abs(np.linalg.eigvals(jac.double().numpy())).max())
     return np.asarray(radii)
+
+
+def _ritz_radii(step, z: torch.Tensor, krylov: int, eps: float, seed: int) -> np.ndarray:
+    """Per row of ``z``: the largest |Ritz value| of ``step``'s Jacobian there, after
+    ``krylov`` Arnoldi steps whose Jacobian-vector products are central differences
+    (one batched call of ``step`` per step, on 2 x rows latents)."""
+    rows, width = z.shape
+    m = min(krylov, width)
+    basis = torch.zeros(rows, m + 1, width, dtype=torch.float64)
+    hessenberg = torch.zeros(rows, m + 1, m, dtype=torch.float64)
+    start = torch.randn(rows, width, generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)
+    basis[:, 0] = start / start.norm(dim=-1, keepdim=True)
+    for j in range(m):
+        direction = eps * basis[:, j].float()
+        moved = step(torch.cat([z + direction, z - direction])).double()
+        w = (moved[:rows] - moved[rows:]) / (2 * eps)
+        for i in range(j + 1):  # modified Gram-Schmidt
+            hessenberg[:, i, j] = (basis[:, i] * w).sum(-1)
+            w = w - hessenberg[:, i, j, None] * basis[:, i]
+        hessenberg[:, j + 1, j] = w.norm(dim=-1)
+        basis[:, j + 1] = w / w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return np.abs(np.linalg.eigvals(hessenberg[:, :m, :m].numpy())).max(axis=1)
+
+
+@torch.no_grad()
+def planner_radii(agent, latents: torch.Tensor, seed: int = 0, krylov: int = 12,
+                  eps: float = 1e-3) -> np.ndarray:
+    """Spectral radius of the acting loop z' = d(z, MPPI(z)) at each latent, estimated
+    (``_ritz_radii``; exact up to differencing error when ``krylov`` >= the latent width).
+    The planner plans every perturbed latent with the random numbers of ``seed``."""
+    def step(z: torch.Tensor) -> torch.Tensor:
+        return agent.latent_step(z, agent.planner_action(z, seed))
+    return _ritz_radii(step, latents, krylov, eps, seed)
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -195,24 +235,45 @@ def action_deviation(dense, pruned, observations: np.ndarray) -> ActionDeviation
 
 
 POLICY_PRIOR_LOOP = "policy-prior loop z' = d(z, pi(z)) (not the MPPI planner's)"
+PLANNER_LOOP = ("acting loop z' = d(z, MPPI(z)), planner without warm start, radius from "
+                "finite differences")
 ACTING_LOOP = "the acting policy on the dense agent's visited observations"
 
 
+def _planner_loop(dense, pruned, observations: np.ndarray, samples: int, seed: int) -> dict:
+    """Both agents' acting-loop radii at ``samples`` visited latents of the dense agent."""
+    pick = np.random.default_rng(seed).choice(len(observations),
+                                              size=min(samples, len(observations)),
+                                              replace=False)
+    visited = dense.latent(observations[np.sort(pick)])
+    dims = _kept_latent_dims(dense, pruned)
+    dense_radii = planner_radii(dense, visited, seed)
+    pruned_radii = planner_radii(pruned, visited if dims is None else visited[..., dims], seed)
+    return {"jacobian_radius_max_planner": float(pruned_radii.max()),
+            "jacobian_radius_max_planner_dense": float(dense_radii.max()),
+            "loop_planner": PLANNER_LOOP}
+
+
 def stability_report(dense, pruned, trajectories: list[tuple[np.ndarray, np.ndarray]],
-                     seed: int = 0) -> dict:
+                     seed: int = 0, planner_samples: int = 8) -> dict:
     """The stability numbers a run reports for a pruned agent, on the dense agent's
     closed-loop trajectories, with the loop they are about: latent drift, rollout error,
-    the Jacobian's spectral radius and the Lyapunov decrease test for world models; the
-    action deviation for policies."""
+    the Jacobian's spectral radius and the Lyapunov decrease test for world models (and
+    for planners, the radius of the loop that acts, at ``planner_samples`` visited
+    latents; 0 skips it: it plans 2 x samples latents 12 times per agent); the action
+    deviation for policies."""
+    observations = np.concatenate([o for o, _ in trajectories])
     if dense.latent(trajectories[0][0][:1]) is not None:
         stability = latent_stability(dense, pruned, trajectories, seed=seed)
-        return {"latent_drift": stability.encoder_drift_relative,
-                "rollout_error": stability.rollout_error,
-                "jacobian_radius_max": stability.spectral_radius_pruned["max"],
-                "jacobian_radius_max_dense": stability.spectral_radius_dense["max"],
-                "lyapunov_decrease": stability.lyapunov_decrease_pruned,
-                "lyapunov_decrease_dense": stability.lyapunov_decrease_dense,
-                "loop": POLICY_PRIOR_LOOP}
-    observations = np.concatenate([o for o, _ in trajectories])
+        report = {"latent_drift": stability.encoder_drift_relative,
+                  "rollout_error": stability.rollout_error,
+                  "jacobian_radius_max": stability.spectral_radius_pruned["max"],
+                  "jacobian_radius_max_dense": stability.spectral_radius_dense["max"],
+                  "lyapunov_decrease": stability.lyapunov_decrease_pruned,
+                  "lyapunov_decrease_dense": stability.lyapunov_decrease_dense,
+                  "loop": POLICY_PRIOR_LOOP}
+        if planner_samples and hasattr(dense, "planner_action"):
+            report.update(_planner_loop(dense, pruned, observations, planner_samples, seed))
+        return report
     return {"action_rmse": action_deviation(dense, pruned, observations).rmse,
             "loop": ACTING_LOOP}

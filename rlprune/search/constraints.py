@@ -71,7 +71,8 @@ class StabilityConstrained(Objective):
                              "and --max-jacobian-radius constrain world models")
 
     def _rejected(self, agent: AgentAdapter) -> Score | None:
-        stability = stability_report(self.dense, agent, self.trajectories, self.seed)
+        stability = stability_report(self.dense, agent, self.trajectories, self.seed,
+                                     planner_samples=0)  # seconds per candidate
         broken = self.limits.violations(stability)
         return Score(float("-inf"), details={"rejected": broken}) if broken else None
 
