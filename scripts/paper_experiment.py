@@ -2,6 +2,7 @@
 
     python scripts/paper_experiment.py                 # full run (hours on 2 CPU cores)
     python scripts/paper_experiment.py --quick         # reduced real run (minutes)
+    python scripts/paper_experiment.py --executor process --workers 2   # cells side by side
 
 For the autoencoder (held-out PSNR) and each shipped TD-MPC2 agent (mean episode
 return), sparsity rho x method -> metric with CI, achieved sparsity, search time and env
@@ -28,7 +29,7 @@ from torch.nn.utils import prune as torch_prune
 import rlprune
 from rlprune.io import atomic_write_text
 from rlprune.report import markdown_table, pyplot, save_figure, write_json
-from rlprune.search import objective_for, search
+from rlprune.search import make_executor, objective_for, search
 from rlprune.settings import Evaluation
 from rlprune.sweep import COLUMNS, sweep, write_sweep_report
 
@@ -96,8 +97,9 @@ def torch_structured(kind: str):
     return prune
 
 
-def run_agent(name: str, cfg: Config) -> list[dict]:
-    """The sweep of one shipped agent; held-out episodes (seeds from 1000) for the table."""
+def run_agent(name: str, cfg: Config, executor=None) -> list[dict]:
+    """The sweep of one shipped agent; held-out episodes (seeds from 1000) for the table;
+    its cells on ``executor``'s workers when it has them (same rows)."""
     agent = rlprune.load_agent(name)
     evaluation = Evaluation(None, cfg.episodes, cfg.seed, cfg.max_episode_steps, race=True)
     held_out = evaluation.held_out(cfg.eval_episodes, cfg.eval_max_episode_steps)
@@ -106,7 +108,7 @@ def run_agent(name: str, cfg: Config) -> list[dict]:
                  criterion=dict(cfg.criteria).get(name, "l2"),
                  report_objective=objective_for(agent, held_out),
                  extra_methods={m: torch_structured(m) for m in TORCH_BASELINES},
-                 log=lambda line: print(f"{name} {line}", flush=True))
+                 executor=executor, log=lambda line: print(f"{name} {line}", flush=True))
     write_sweep_report(rows, Path(cfg.out) / name, title=name, ylabel=agent.metric.label)
     return rows
 
@@ -137,7 +139,10 @@ def main() -> None:
     parser.add_argument("--agents", help="comma-separated shipped names")
     parser.add_argument("--out", help="output folder")
     parser.add_argument("--criterion", help="base importance of every agent's searches")
+    parser.add_argument("--executor", default="inprocess", help="inprocess, process or ray")
+    parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
+    executor = make_executor(args.executor, args.workers)
     cfg = Config.quick() if args.quick else Config()
     agents = tuple(args.agents.split(",")) if args.agents else cfg.agents
     overrides = {"agents": agents, "out": args.out,
@@ -147,7 +152,7 @@ def main() -> None:
     out = Path(cfg.out)
     rows = []
     for name in cfg.agents:
-        rows += [{"agent": name, **r} for r in run_agent(name, cfg)]
+        rows += [{"agent": name, **r} for r in run_agent(name, cfg, executor)]
     grid_png = out / "ae_reconstructions.png"
     if "digits-autoencoder" in cfg.agents and not grid_png.exists():
         reconstruction_grid(cfg, grid_png)

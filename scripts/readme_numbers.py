@@ -122,8 +122,9 @@ def render_backends(rows: dict) -> str:
          else "not measured") for name, row in rows.items()])
 
 
-def collect_sac_sweep(run: Path) -> dict:
-    """The SAC actor sweep (README "Compare methods") from its run folder's sweep.json."""
+def collect_sweep(run: Path) -> dict:
+    """Held-out returns per sparsity and method, and the dense agent's, from a sweep's
+    run folder (``sweep.json``)."""
     rows = _load(run / "sweep.json")["rows"]
     dense = next(r for r in rows if r["method"] == "dense")
     table: dict[str, dict[str, float]] = {}
@@ -139,7 +140,7 @@ def _percent(share: float) -> str:
     return "0%" if text == "-0%" else text
 
 
-def render_sac_sweep(study: dict) -> str:
+def render_sweep(study: dict) -> str:
     dense = study["dense"][0]
     methods = list(next(iter(study["rows"].values())))
     return _table(["actor sparsity", *methods], [
@@ -159,15 +160,18 @@ def render_robust_study(study: dict) -> str:
 
 RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency,
              "backends": render_backends, "robust_study": render_robust_study,
-             "sac_sweep": render_sac_sweep}
+             "robust_study_cartpole": render_robust_study, "sac_sweep": render_sweep,
+             "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "bench_latency": lambda: _load(ROOT / "results" / "bench_latency.json"),
     "backends": lambda: collect_backends(ROOT / "results" / "backends",
                                          ROOT / "results" / "deadline" / "eval-dense.json"),
-    "sac_sweep": lambda: collect_sac_sweep(ROOT / "results" / "sweep-sac"),
+    "sac_sweep": lambda: collect_sweep(ROOT / "results" / "sweep-sac"),
+    "paper_sac_halfcheetah": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-halfcheetah"),
+    "paper_sac_hopper": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-hopper"),
 }
-"""Sources rebuilt from run folders by ``collect`` (robust_study.json is written by
+"""Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
 scripts/robust_study.py --readme)."""
 
 

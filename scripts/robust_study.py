@@ -2,13 +2,16 @@
 pruning, measured").
 
     .venv/bin/python scripts/robust_study.py [--agent sac-halfcheetah] [--out results/robust]
+        [--sparsities 0.5,0.8] [--search-systems SPEC] [--held-out-grid SPEC]
+        [--executor process --workers 2] [--readme [--readme-name robust_study]]
 
 For each sparsity: global magnitude; CMA-ES on the nominal return; CMA-ES on the worst
 return over seeded random systems (mass, friction, observation noise drawn from ranges);
 and the distill-small baseline (the pruned widths, fresh weights, distilled from the dense
 agent). Every agent, the dense one included, is then evaluated on a grid of systems the
 searches never played (other values, other episode seeds). Writes ``OUT/study.json`` (and
-``results/readme/robust_study.json`` with ``--readme``); searches resume from ``OUT``.
+``results/readme/NAME.json`` with ``--readme``); searches and held-out points resume from
+``OUT``. ``--executor`` spreads candidates and held-out points over workers (same rows).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import rlprune
 from rlprune.analysis.robustness import parse_grid, robustness_study
 from rlprune.io import atomic_write_text
-from rlprune.search import baseline_plan, objective_for, search
+from rlprune.search import baseline_plan, make_executor, objective_for, search
 from rlprune.search.visited import VisitedInputs
 from rlprune.settings import Evaluation
 from rlprune.small_dense import small_dense_baseline
@@ -30,6 +33,8 @@ from rlprune.small_dense import small_dense_baseline
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SYSTEMS = "mass=0.6~1.4,friction=0.6~1.4,obs_noise=0~0.04,draws=6"
 HELD_OUT_GRID = "mass=0.5:1.5:3,friction=0.5:1.5:3,obs_noise=0:0.05:2"
+NOMINAL = {"mass": 1.0, "damping": 1.0, "friction": 1.0}
+"""The unperturbed value of each perturbation (the others: 0)."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,10 +45,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=2, help="search episodes per system")
     parser.add_argument("--held-out-episodes", type=int, default=4)
     parser.add_argument("--distill-steps", type=int, default=2000)
-    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--max-episode-steps", type=int, default=None,
+                        help="caps search episodes")
+    parser.add_argument("--held-out-max-steps", type=int, default=None,
+                        help="caps held-out episodes (default: full length)")
+    parser.add_argument("--search-systems", default=SEARCH_SYSTEMS)
+    parser.add_argument("--held-out-grid", default=HELD_OUT_GRID)
+    parser.add_argument("--executor", default="inprocess")
+    parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", default="results/robust")
     parser.add_argument("--readme", action="store_true",
-                        help="also write results/readme/robust_study.json")
+                        help="also write results/readme/NAME.json")
+    parser.add_argument("--readme-name", default="robust_study")
     return parser.parse_args()
 
 
@@ -53,10 +66,12 @@ def main() -> None:
     dense = rlprune.load_agent(args.agent)
     nominal = Evaluation(None, args.episodes, 0, args.max_episode_steps, race=True)
     robust = Evaluation(None, args.episodes, 0, args.max_episode_steps,
-                        perturb=SEARCH_SYSTEMS, aggregate="worst")
+                        perturb=args.search_systems, aggregate="worst")
+    executor = make_executor(args.executor, args.workers)
     grouper = rlprune.ComponentGrouper(dense)
     small = small_dense_baseline(VisitedInputs(objective_for(dense, nominal), dense, out),
                                  args.distill_steps)
+    grid = parse_grid(args.held_out_grid)
     agents = {"dense": dense}
     for rho in (float(s) for s in args.sparsities.split(",")):
         agents[f"magnitude {rho:.0%}"] = rlprune.prune_physically(
@@ -64,28 +79,31 @@ def main() -> None:
         for name, evaluation in (("nominal cmaes", nominal), ("robust cmaes", robust)):
             result = search(dense, objective_for(dense, evaluation), rho, 0.01,
                             method="cmaes", budget=args.budget, criterion="activation",
-                            run_dir=out / f"{name.replace(' ', '-')}-{rho}", progress=False)
+                            run_dir=out / f"{name.replace(' ', '-')}-{rho}", progress=False,
+                            executor=executor)
             agents[f"{name} {rho:.0%}"] = rlprune.prune_physically(dense, result.plan)
             print(f"{name} {rho:.0%}: searched {result.metric:.1f}", flush=True)
         agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
     rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
-                            else dense.describe()["task"], parse_grid(HELD_OUT_GRID),
-                            out / "held-out", episodes=args.held_out_episodes, seed=1000,
-                            max_episode_steps=args.max_episode_steps,
+                            else dense.describe()["task"], grid, out / "held-out",
+                            episodes=args.held_out_episodes, seed=1000,
+                            action_repeat=getattr(dense, "action_repeat", 1),
+                            max_episode_steps=args.held_out_max_steps, executor=executor,
                             log=lambda line: print(line, flush=True))
-    summary = {"agent": args.agent, "search_systems": SEARCH_SYSTEMS,
-               "held_out_grid": HELD_OUT_GRID, "held_out_episodes": args.held_out_episodes,
+    summary = {"agent": args.agent, "search_systems": args.search_systems,
+               "held_out_grid": args.held_out_grid, "held_out_episodes": args.held_out_episodes,
                "budget": args.budget, "agents": {}}
+    nominal_point = {name: NOMINAL.get(name, 0.0) for name in grid}
     for name in agents:
         means = np.array([r["mean"] for r in rows if r["agent"] == name])
-        nominal_row = next(r for r in rows if r["agent"] == name and r["perturb"] == {
-            "mass": 1.0, "friction": 1.0, "obs_noise": 0.0})
+        nominal_row = next(r for r in rows if r["agent"] == name
+                           and r["perturb"] == nominal_point)
         summary["agents"][name] = {"nominal": nominal_row["mean"], "worst": float(means.min()),
                                    "mean": float(means.mean())}
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write_text(out / "study.json", text)
     if args.readme:
-        atomic_write_text(ROOT / "results" / "readme" / "robust_study.json", text)
+        atomic_write_text(ROOT / "results" / "readme" / f"{args.readme_name}.json", text)
     print(text)
 
 

@@ -197,3 +197,18 @@ def test_a_killed_ray_search_worker_is_restarted_and_its_candidate_scored_again(
     assert run.returncode == 0, err
     assert killed is not None, "no candidate was being scored to kill"
     assert search_outcome(tmp_path / "ray") == search_outcome(tmp_path / "here")
+
+
+def test_pool_workers_end_with_a_killed_driver(tmp_path):
+    """A driver killed mid-sweep leaves no worker process playing episodes for nobody."""
+    run = cli(*SWEEP, "--out", str(tmp_path), "--executor", "process", "--workers", "2")
+    driver, deadline, workers = psutil.Process(run.pid), time.monotonic() + 120, []
+    while len(workers) < 2 and run.poll() is None and time.monotonic() < deadline:
+        workers = [p for p in driver.children() if "spawn_main" in " ".join(p.cmdline())]
+        time.sleep(0.1)
+    assert len(workers) == 2, "the pool's workers never started"
+    time.sleep(3)  # past their start-up: playing a cell's episodes now
+    run.kill()
+    run.communicate()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive

@@ -18,6 +18,8 @@ the caller once.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -113,8 +115,22 @@ class InProcessExecutor:
 _WORKER: Scorer | None = None
 
 
+def _exit_with_parent() -> None:
+    """Ends this worker process when the process that started it is gone: a driver killed
+    mid-run must not leave workers playing episodes for nobody."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="rlprune-parent-watch").start()
+
+
 def _init_worker(scorer_args: tuple | bytes, threads: int) -> None:
     global _WORKER
+    _exit_with_parent()
     torch.set_num_threads(threads)
     if isinstance(scorer_args, bytes):
         scorer_args = cloudpickle.loads(scorer_args)
@@ -150,7 +166,8 @@ class ProcessExecutor:
 
     def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
         with ProcessPoolExecutor(min(self.workers, max(len(items), 1)),
-                                 mp_context=get_context("spawn")) as pool:
+                                 mp_context=get_context("spawn"),
+                                 initializer=_exit_with_parent) as pool:
             futures = {pool.submit(_run_pickled, cloudpickle.dumps((fn, item, self.threads))):
                        index for index, item in enumerate(items)}
             try:
