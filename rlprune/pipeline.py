@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlprune.adapters.base import AgentAdapter
+from rlprune.analysis.robustness import agents_robustness, breaking_points
 from rlprune.finetune import distill_if_better
 from rlprune.held_out import held_out_comparison
 from rlprune.pruning.physical import prune_physically
@@ -48,6 +49,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                 executor: Executor | None = None, progress: bool = False,
                 source: str | None = None, threads: int = 1,
                 limits: StabilityLimits | None = None,
+                envelope: dict[str, list[float]] | None = None,
                 log: Callable[[str], None] = lambda line: None) -> PrunedRun:
     """Searches coefficients for ``target``, prunes physically, checks the result on
     held-out episodes and saves to ``out`` (``pruned`` + the adapter's suffix, and
@@ -64,6 +66,9 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         threads: CPU threads the controller's step time is measured (and, for a latency
             target, predicted) on.
         limits: stability bounds candidates must stay within (``StabilityConstrained``).
+        envelope: a perturbation grid (``parse_grid``) the dense and the pruned agent both
+            play on the held-out episodes' seeds (``OUT/envelope``): each one's worst case,
+            and where the pruned agent loses most.
         log: receives one line as each stage after the search starts and ends (the
             search shows a progress bar when ``progress``): a planner's held-out episodes
             take minutes.
@@ -104,6 +109,11 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
             report["held_out"] = held_out_comparison(
                 agent, pruned, objective_for(agent, held_out, objective_name), settings.seed,
                 executor)
+    if envelope:
+        with stage("robustness envelope of the dense and the pruned agent"):
+            report["envelope"] = _envelope(agent, pruned, envelope, out / ENVELOPE,
+                                           held_out or evaluation.held_out(evaluation.episodes),
+                                           executor)
     if timing.dense is not None:
         with stage("timing the pruned control step"):
             report["latency"] = timing.compare(pruned, result.plan)
@@ -112,6 +122,26 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     write_json(out / "report.json", report)
     return PrunedRun(result, path, report.get("finetune"), report.get("latency"),
                      report.get("held_out"))
+
+
+ENVELOPE = "envelope"
+"""The sub-folder of a prune run that holds its robustness envelope."""
+
+
+def _envelope(dense: AgentAdapter, pruned: AgentAdapter, grid: dict[str, list[float]],
+              out: Path, episodes: Evaluation, executor: Executor | None) -> dict:
+    """Both agents across ``grid`` on ``episodes``' seeds; each one's worst case and
+    the point where the pruned agent gives up most."""
+    _, rows = agents_robustness({"dense": dense, "pruned": pruned}, grid, out, episodes.env,
+                                episodes=episodes.episodes, seed=episodes.seed,
+                                max_episode_steps=episodes.max_episode_steps,
+                                executor=executor)
+    worst = {name: min((r for r in rows if r["agent"] == name), key=lambda r: r["mean"])
+             for name in ("dense", "pruned")}
+    return {"grid": grid, "episodes": episodes.episodes,
+            "worst": {name: {"mean": r["mean"], "perturb": r["perturb"]}
+                      for name, r in worst.items()},
+            "breaks_first": breaking_points(rows)[0]}
 
 
 class _Stages:

@@ -39,7 +39,9 @@ def _prune_section(run_dir: Path) -> str:
         kept = f"\n### Channels kept per group\n\n![kept channels per group]({plot.name})\n"
     return ("## Pruned agent\n\n"
             + markdown_table(summary, list(summary[0]))
-            + _held_out_section(data.get("held_out")) + _latency_section(data.get("latency"))
+            + _held_out_section(data.get("held_out"))
+            + _grid_envelope_section(run_dir, data.get("envelope"))
+            + _latency_section(data.get("latency"))
             + "\n### Sparsity per component\n\n"
             + markdown_table(by_component, ["component", "sparsity"]) + kept
             + "\n### Coefficients\n\n" + markdown_table(coefficients, ["unit", "coefficient"]))
@@ -99,6 +101,29 @@ def _envelope_section(check: dict) -> str:
             + markdown_table(rows, list(rows[0]))
             + f"\nworst case: dense {min(dense):.3f}, pruned {min(pruned):.3f}; the pruned "
               f"agent loses most at {worst['system']} ({worst['pruned - dense']:+.3f})\n")
+
+
+def _grid_envelope_section(run_dir: Path, envelope: dict | None) -> str:
+    """Dense vs pruned over the ``--envelope`` grid: worst cases, and every point with
+    the pruned agent's largest losses first."""
+    if not envelope:
+        return ""
+    from rlprune.analysis.robustness import breaking_points, plot_robustness
+
+    folder = run_dir / "envelope"
+    rows = json.loads((folder / "results.json").read_text())["rows"]
+    plot = ""
+    if len(envelope["grid"]) <= 2:
+        image = plot_robustness(rows, envelope["grid"], run_dir / "envelope.png")
+        plot = f"![robustness envelope]({image.name})\n\n"
+    worst = envelope["worst"]
+    said = "; ".join(f"{name} {w['mean']:.3f} at " + ", ".join(
+        f"{k}={v:.3g}" for k, v in w["perturb"].items()) for name, w in worst.items())
+    return ("\n### Robustness envelope\n\n" + plot
+            + markdown_table(breaking_points(rows), ["system", "dense", "pruned",
+                                                     "pruned - dense"])
+            + f"\nworst case: {said} ({envelope['episodes']} held-out episodes per "
+              f"system); the pruned agent loses most at {envelope['breaks_first']['system']}\n")
 
 
 def _stability_section(stability: dict | None) -> str:

@@ -261,3 +261,33 @@ def test_prune_chooses_round_to_from_the_measured_width_staircase(tmp_path):
     assert all((plan["channels"][g] - len(gone)) % chosen == 0
                for g, gone in plan["removed"].items())
     assert abs(plan["sparsity"] - 0.5) <= 0.01  # halved until the target stays reachable
+
+
+def test_prune_envelope_compares_dense_and_pruned_over_a_grid(tmp_path):
+    out = tmp_path / "run"
+    result = run("prune", "sac-halfcheetah", "--sparsity", "0.5", "--method", "magnitude",
+                 "--eval-episodes", "2", "--eval-max-episode-steps", "60", "--out", str(out),
+                 "--envelope", "mass=0.5:1.5:2,obs_noise=0:0.05:2", "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    rows = json.loads((out / "envelope" / "results.json").read_text())["rows"]
+    assert len(rows) == 8 and {r["agent"] for r in rows} == {"dense", "pruned"}
+    nominal = {r["agent"]: r["mean"] for r in rows
+               if r["perturb"] == {"mass": 1.0, "obs_noise": 0.0}}
+    assert not nominal  # 0.5:1.5:2 is {0.5, 1.5}: no nominal point in this grid
+    envelope = report["envelope"]
+    for name in ("dense", "pruned"):
+        assert envelope["worst"][name]["mean"] == min(r["mean"] for r in rows
+                                                      if r["agent"] == name)
+    drops = [p["mean"] - d["mean"] for p in rows if p["agent"] == "pruned"
+             for d in rows if d["agent"] == "dense" and d["perturb"] == p["perturb"]]
+    assert envelope["breaks_first"]["pruned - dense"] == pytest.approx(min(drops))
+    page = (out / "report.md").read_text()
+    assert "Robustness envelope" in page and (out / "envelope.png").exists()
+
+
+def test_prune_with_a_bad_envelope_exits_2_before_searching(tmp_path):
+    result = run("prune", "sac-halfcheetah", "--sparsity", "0.5", "--out", str(tmp_path / "x"),
+                 "--envelope", "gravity=1:2:3")
+    assert result.exit_code == 2 and "perturbation grid entry" in result.output
+    assert not (tmp_path / "x").exists()

@@ -23,7 +23,8 @@ from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.report import pyplot, save_figure, write_json
 from rlprune.units import UnitRunner
 
-__all__ = ["parse_grid", "plot_robustness", "robustness_study"]
+__all__ = ["agents_robustness", "breaking_points", "parse_grid", "plot_robustness",
+           "robustness_study"]
 
 
 def parse_grid(spec: str) -> dict[str, list[float]]:
@@ -119,6 +120,40 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
                               _key(r["agent"], r["perturb"]), len(order)))})
     return sorted(rows.values(), key=lambda r: order.get(_key(r["agent"], r["perturb"]),
                                                          len(order)))
+
+
+def agents_robustness(agents: Mapping[str, AgentAdapter], grid: dict[str, list[float]],
+                      out: str | Path, env: str | None = None, episodes: int = 4,
+                      seed: int = 0, max_episode_steps: int | None = None,
+                      executor: UnitRunner | None = None,
+                      log: Callable[[str], None] = lambda line: None) -> tuple[str, list[dict]]:
+    """``robustness_study`` on the first agent's own task (or ``env``), at its action
+    repeat, env kwargs and wrappers; returns the env spec and the rows."""
+    nominal = ClosedLoopEvaluator.for_agent(next(iter(agents.values())), env, episodes=1)
+    rows = robustness_study(agents, nominal.env_spec, grid, out, episodes=episodes, seed=seed,
+                            action_repeat=nominal.options["action_repeat"],
+                            max_episode_steps=max_episode_steps,
+                            env_kwargs=nominal.env_kwargs, wrappers=nominal.options["wrappers"],
+                            executor=executor, log=log)
+    return nominal.env_spec, rows
+
+
+def breaking_points(rows: list[dict], dense: str = "dense") -> list[dict]:
+    """Per grid point: the dense agent's mean, each other agent's and its difference,
+    worst (most negative) difference first: where a pruned agent breaks first."""
+    points: dict[str, dict] = {}
+    for row in rows:
+        key = json.dumps(row["perturb"], sort_keys=True)
+        point = points.setdefault(key, {"system": ", ".join(
+            f"{k}={v:.3g}" for k, v in row["perturb"].items())})
+        point[row["agent"]] = row["mean"]
+    table = []
+    for point in points.values():
+        others = [name for name in point if name not in ("system", dense)]
+        table += [{"system": point["system"], "agent": name, dense: point[dense],
+                   "pruned": point[name], "pruned - dense": point[name] - point[dense]}
+                  for name in others if dense in point]
+    return sorted(table, key=lambda r: r["pruned - dense"])
 
 
 def plot_robustness(rows: list[dict], grid: dict[str, list[float]], path: str | Path) -> Path:

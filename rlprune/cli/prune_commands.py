@@ -134,12 +134,17 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           max_jacobian_radius: float = typer.Option(None, help="reject candidates whose "
                                                     "policy-prior loop's Jacobian has a "
                                                     "larger spectral radius (world models)"),
+          envelope: str = typer.Option(None, help='robustness envelope after pruning: '
+                                       'dense and pruned on a grid, e.g. '
+                                       '"mass=0.5:1.5:3,obs_noise=0:0.05:2", on the '
+                                       'held-out seeds (OUT/envelope)'),
           quiet: bool = typer.Option(False, "--quiet", help="no progress lines on stderr"),
           as_json: bool = JSON):
     """Search coefficients, prune physically, save the agent and a report (report.md,
     report.html) to OUT."""
     try:
         from rlprune.analysis.evaluate import ClosedLoopEvaluator
+        from rlprune.analysis.robustness import parse_grid
         from rlprune.pipeline import prune_agent
         from rlprune.search import make_executor
         from rlprune.search.constraints import StabilityLimits
@@ -147,6 +152,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
 
         goal = _target(sparsity, speedup, target, tol)
         rounding = _round_to(round_to)
+        envelope_grid = parse_grid(envelope) if envelope else None
         evaluation = Evaluation(env, episodes, seed, max_episode_steps, race,
                                 perturb=perturb, aggregate=aggregate)
         held_out = evaluation.held_out(eval_episodes, eval_max_episode_steps) \
@@ -167,6 +173,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                           progress=sys.stderr.isatty() and not quiet, source=agent,
                           threads=threads,
                           limits=StabilityLimits(max_rollout_error, max_jacobian_radius),
+                          envelope=envelope_grid,
                           log=(lambda line: None) if quiet else
                           (lambda line: typer.echo(f"rlprune: {line}", err=True)))
         if video:

@@ -35,8 +35,7 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
                as_json: bool = JSON):
     """Dense vs pruned returns across a grid of perturbations: table, JSON and plot."""
     try:
-        from rlprune.analysis.evaluate import ClosedLoopEvaluator
-        from rlprune.analysis.robustness import parse_grid, plot_robustness, robustness_study
+        from rlprune.analysis.robustness import agents_robustness, parse_grid, plot_robustness
         from rlprune.report import markdown_table
         from rlprune.search import make_executor
 
@@ -45,16 +44,12 @@ def robustness(agents: list[str] = typer.Argument(..., help="dense agent, then p
             raise ValueError("give at most two perturbations to vary (one line plot or "
                              "one heatmap per agent)")
         loaded = {name: _load(name) for name in agents}
-        nominal = ClosedLoopEvaluator.for_agent(next(iter(loaded.values())), env, episodes=1)
-        spec = nominal.env_spec
-        rows = robustness_study(loaded, spec, grid, out, episodes=episodes, seed=seed,
-                                action_repeat=nominal.options["action_repeat"],
-                                max_episode_steps=max_episode_steps,
-                                env_kwargs=nominal.env_kwargs,
-                                wrappers=nominal.options["wrappers"],
-                                executor=make_executor(executor, workers, ray_address),
-                                log=(lambda line: None) if quiet else
-                                (lambda line: typer.echo(f"rlprune: {line}", err=True)))
+        spec, rows = agents_robustness(
+            loaded, grid, out, env, episodes=episodes, seed=seed,
+            max_episode_steps=max_episode_steps,
+            executor=make_executor(executor, workers, ray_address),
+            log=(lambda line: None) if quiet else
+            (lambda line: typer.echo(f"rlprune: {line}", err=True)))
         plot = plot_robustness(rows, grid, Path(out) / "robustness.png")
         write_reports(out)
     except (*_USER_ERRORS, ImportError) as e:
