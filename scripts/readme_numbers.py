@@ -138,6 +138,7 @@ def collect_sweep(run: Path) -> dict:
     missed = {method: shares for method, shares in achieved.items()
               if any(abs(share - float(rho)) > tol for share, rho in zip(shares, table))}
     return {"dense": [dense["metric"], dense["ci95"]], "rows": table,
+            "finetune": saved["settings"].get("finetune", 0),
             **({"achieved": missed} if missed else {})}
 
 
@@ -167,6 +168,23 @@ def _achieved(achieved: dict[str, list[float]]) -> str:
                    for shares, methods in by_shares.items())
 
 
+def render_finetuned_sweep(study: dict) -> str:
+    """A sweep with ``--finetune``: per sparsity, the pruned agents' row, then the same
+    agents after distillation (their ``METHOD+ft`` rows)."""
+    dense = study["dense"][0]
+    first = next(iter(study["rows"].values()))
+    methods = [m for m in first if not m.endswith("+ft")]
+    lines = []
+    for rho, row in study["rows"].items():
+        lines.append((f"{float(rho):.0%}", *(f"{row[m]:.0f} ({_percent(row[m] / dense)})"
+                                             for m in methods)))
+        lines.append((f"{float(rho):.0%}, + {study['finetune']} distillation steps",
+                      *(f"{row[m + '+ft']:.0f} ({_percent(row[m + '+ft'] / dense)})"
+                        for m in methods)))
+    return _table(["actor sparsity", *methods], lines) + (
+        f"\n\n(dense: {dense:.0f} +- {study['dense'][1]:.0f} on the same episodes)")
+
+
 def render_robust_study(study: dict) -> str:
     """Held-out grid returns per agent (scripts/robust_study.py writes the source)."""
     dense_worst = study["agents"]["dense"]["worst"]
@@ -179,7 +197,8 @@ def render_robust_study(study: dict) -> str:
 RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency,
              "backends": render_backends, "robust_study": render_robust_study,
              "robust_study_cartpole": render_robust_study, "sac_sweep": render_sweep,
-             "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep}
+             "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
+             "finetune_sac_hopper": render_finetuned_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "bench_latency": lambda: _load(ROOT / "results" / "bench_latency.json"),
@@ -188,6 +207,7 @@ COLLECTORS = {
     "sac_sweep": lambda: collect_sweep(ROOT / "results" / "sweep-sac"),
     "paper_sac_halfcheetah": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-halfcheetah"),
     "paper_sac_hopper": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-hopper"),
+    "finetune_sac_hopper": lambda: collect_sweep(ROOT / "results" / "sweep-hopper-ft"),
 }
 """Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
 scripts/robust_study.py --readme)."""
