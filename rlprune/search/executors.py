@@ -115,10 +115,11 @@ class InProcessExecutor:
 _WORKER: Scorer | None = None
 
 
-def _exit_with_parent() -> None:
-    """Ends this worker process when the process that started it is gone: a driver killed
-    mid-run must not leave workers playing episodes for nobody."""
-    parent = os.getppid()
+def _exit_with_parent(parent: int) -> None:
+    """Ends this worker process when ``parent`` (the process that started it) is gone: a
+    driver killed mid-run must not leave workers playing episodes for nobody. The pid is
+    passed in, not read here: a driver killed while its workers were still starting has
+    already handed them to another parent."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -128,9 +129,12 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="rlprune-parent-watch").start()
 
 
-def _init_worker(scorer_args: tuple | bytes, threads: int) -> None:
+def _init_worker(scorer_args: tuple | bytes, threads: int, parent: int | None = None) -> None:
+    """Builds this worker's scorer; a pool worker (``parent``: its driver's pid) also ends
+    with its driver (Ray looks after its own workers)."""
     global _WORKER
-    _exit_with_parent()
+    if parent is not None:
+        _exit_with_parent(parent)
     torch.set_num_threads(threads)
     if isinstance(scorer_args, bytes):
         scorer_args = cloudpickle.loads(scorer_args)
@@ -167,7 +171,8 @@ class ProcessExecutor:
     def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
         with ProcessPoolExecutor(min(self.workers, max(len(items), 1)),
                                  mp_context=get_context("spawn"),
-                                 initializer=_exit_with_parent) as pool:
+                                 initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_run_pickled, cloudpickle.dumps((fn, item, self.threads))):
                        index for index, item in enumerate(items)}
             try:
@@ -184,7 +189,8 @@ class ProcessExecutor:
         # holding local functions.
         self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                         initializer=_init_worker,
-                                        initargs=(cloudpickle.dumps(scorer_args), self.threads))
+                                        initargs=(cloudpickle.dumps(scorer_args), self.threads,
+                                                  os.getpid()))
 
     def map(self, tasks: Sequence[Task]) -> Iterator[Score]:
         return self.pool.map(_score_in_worker, tasks)
