@@ -84,7 +84,7 @@ def test_cells_on_a_worker_that_does_not_see_the_run_folder_land_there(in_proces
     assert searches and not list(Path(tempfile.gettempdir()).glob("rlprune-unit-*"))
 
 
-def _worker_tasks(driver: psutil.Process, name: str = "ray::run_unit") -> list[psutil.Process]:
+def _worker_tasks(driver: psutil.Process, name: str) -> list[psutil.Process]:
     """Ray worker processes of ``driver``'s local instance running one of our units."""
     found = []
     for child in driver.children(recursive=True):
@@ -96,21 +96,29 @@ def _worker_tasks(driver: psutil.Process, name: str = "ray::run_unit") -> list[p
     return found
 
 
+def _kill_a_worker_of(run: subprocess.Popen, name: str, when=lambda: True) -> tuple[bool, str]:
+    """SIGKILLs one of ``run``'s Ray workers busy with ``name`` once ``when()`` holds; waits
+    for ``run`` to end. Returns whether one was killed, and ``run``'s stderr."""
+    driver, killed, deadline = psutil.Process(run.pid), False, time.monotonic() + 300
+    while not killed and run.poll() is None and time.monotonic() < deadline:
+        busy = _worker_tasks(driver, name)
+        if busy and when():
+            busy[0].send_signal(signal.SIGKILL)
+            killed = True
+        time.sleep(0.02)
+    return killed, run.communicate(timeout=300)[1]
+
+
 def test_a_ray_worker_killed_mid_cell_loses_no_finished_cell(in_process, tmp_path):
     run = cli(*SWEEP, "--out", str(tmp_path), "--executor", "ray", "--workers", "2",
               "--budget", "6")
-    driver, killed, deadline = psutil.Process(run.pid), None, time.monotonic() + 300
-    while killed is None and run.poll() is None and time.monotonic() < deadline:
-        done = len(json.loads((tmp_path / "sweep.json").read_text())["rows"]) \
-            if (tmp_path / "sweep.json").exists() else 0
-        busy = _worker_tasks(driver)
-        if done >= 2 and busy:  # the dense row and a finished cell are in
-            killed = busy[0]
-            killed.send_signal(signal.SIGKILL)
-        time.sleep(0.02)
-    _, err = run.communicate(timeout=300)
+    def finished_a_cell() -> bool:  # the dense row and a cell are in
+        saved = tmp_path / "sweep.json"
+        return saved.exists() and len(json.loads(saved.read_text())["rows"]) >= 2
+
+    killed, err = _kill_a_worker_of(run, "ray::run_unit", finished_a_cell)
     assert run.returncode == 0, err
-    assert killed is not None, "no cell was running to kill"
+    assert killed, "no cell was running to kill"
     straight = CliRunner().invoke(app, [*SWEEP, "--out", str(tmp_path / "straight"),
                                         "--budget", "6"])
     assert straight.exit_code == 0, straight.output
@@ -186,16 +194,9 @@ def test_a_killed_ray_search_worker_is_restarted_and_its_candidate_scored_again(
     here = CliRunner().invoke(app, [*PRUNE, "--out", str(tmp_path / "here")])
     assert here.exit_code == 0, here.output
     run = cli(*PRUNE, "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2")
-    driver, killed, deadline = psutil.Process(run.pid), None, time.monotonic() + 120
-    while killed is None and run.poll() is None and time.monotonic() < deadline:
-        busy = _worker_tasks(driver, "ray::_Actor.score")
-        if busy:
-            killed = busy[0]
-            killed.send_signal(signal.SIGKILL)
-        time.sleep(0.02)
-    _, err = run.communicate(timeout=300)
+    killed, err = _kill_a_worker_of(run, "ray::_Actor.score")
     assert run.returncode == 0, err
-    assert killed is not None, "no candidate was being scored to kill"
+    assert killed, "no candidate was being scored to kill"
     assert search_outcome(tmp_path / "ray") == search_outcome(tmp_path / "here")
 
 
