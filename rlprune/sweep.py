@@ -12,7 +12,6 @@ run is kept too (``dense_run.pt``).
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import time
@@ -234,7 +233,7 @@ def _cell_rows(sweep: _Sweep, cell: _Cell, folder: Path,
         rows.append(row(cell.method))
     if cell.tuned:
         start = time.perf_counter()
-        pruned = copy.deepcopy(pruned)  # the untuned row keeps its own agent
+        pruned = pruned.clone()  # the untuned row keeps its own agent
         distill_on_objective(sweep.agent, pruned, sweep.objective, visited, sweep.finetune,
                              sweep.seed)
         rows.append(row(f"{cell.method}+ft", finetune_steps=sweep.finetune))
