@@ -11,7 +11,7 @@ from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.stability import stability_report
 from rlprune.analysis.statistics import paired_difference, robust_summary
 from rlprune.search import Objective, ReturnObjective, Score
-from rlprune.units import UnitRunner
+from rlprune.units import UnitRunner, run_units
 
 __all__ = ["held_out_comparison"]
 
@@ -45,10 +45,7 @@ def held_out_comparison(dense: AgentAdapter, pruned: AgentAdapter,
     nominal = isinstance(objective, ReturnObjective)
     jobs = [(dense, nominal), (pruned, False)]
     score = functools.partial(_scored, objective)
-    if runner is not None and runner.parallel:
-        scored = {i: result for i, result, _ in runner.run_units(score, jobs)}
-    else:
-        scored = dict(enumerate(map(score, jobs)))
+    scored = {i: result for i, result, _ in run_units(runner, score, jobs)}
     (before, trajectories), (after, _) = scored[0], scored[1]
     report = {"objective": objective.describe(), "dense": _summary(before),
               "pruned": _summary(after)}

@@ -25,7 +25,7 @@ import torch
 
 from rlprune.io import atomic_write, atomic_write_text
 
-__all__ = ["UnitFolder", "UnitResult", "UnitRunner", "land", "run_unit"]
+__all__ = ["UnitFolder", "UnitResult", "UnitRunner", "land", "run_unit", "run_units"]
 
 UnitResult = tuple[int, Any, str]
 """(index of the unit, what it returned, which worker ran it)."""
@@ -41,6 +41,17 @@ class UnitRunner(Protocol):
         """``fn(item)`` for every item, yielded as each finishes. ``fn`` must pickle
         (a module-level function or a ``functools.partial`` of one)."""
         ...
+
+
+def run_units(runner: UnitRunner | None, fn: Callable[[Any], Any],
+              items: Sequence) -> Iterator[UnitResult]:
+    """``fn(item)`` for every item: on ``runner``'s workers when it has them, else here,
+    one after another."""
+    if runner is not None and runner.parallel:
+        yield from runner.run_units(fn, items)
+        return
+    for index, item in enumerate(items):
+        yield index, fn(item), "this process"
 
 
 def _where() -> str:

@@ -21,7 +21,7 @@ from envs import PERTURBATIONS
 from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.report import pyplot, save_figure, write_json
-from rlprune.units import UnitRunner
+from rlprune.units import UnitRunner, run_units
 
 __all__ = ["agents_robustness", "breaking_points", "parse_grid", "plot_robustness",
            "robustness_study"]
@@ -106,20 +106,21 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     rows = {_key(r["agent"], r["perturb"]): r for r in saved.get("rows", [])}
     jobs = [(label, agents[label], perturb) for label, perturb in pairs
             if _key(label, perturb) not in rows]
-    evaluate = functools.partial(_evaluate_point, env, settings)
-    finished = (executor.run_units(evaluate, jobs) if executor is not None
-                else ((i, evaluate(job), "this process") for i, job in enumerate(jobs)))
     order = {_key(*pair): i for i, pair in enumerate(pairs)}
-    for _, row, _where in finished:
+
+    def in_grid_order() -> list[dict]:
+        return sorted(rows.values(),
+                      key=lambda r: order.get(_key(r["agent"], r["perturb"]), len(order)))
+
+    evaluate = functools.partial(_evaluate_point, env, settings)
+    for _, row, _where in run_units(executor, evaluate, jobs):
         rows[_key(row["agent"], row["perturb"])] = row
         point = ", ".join(f"{k}={v:g}" for k, v in row["perturb"].items())
         log(f"[{len(rows)}/{len(pairs)}] {point}: {row['agent']} {row['mean']:.1f} +- "
             f"{row['ci95']:.1f} ({row['seconds']:.0f}s)")
         write_json(path, {"env": env, "settings": settings, "grid": grid,
-                          "rows": sorted(rows.values(), key=lambda r: order.get(
-                              _key(r["agent"], r["perturb"]), len(order)))})
-    return sorted(rows.values(), key=lambda r: order.get(_key(r["agent"], r["perturb"]),
-                                                         len(order)))
+                          "rows": in_grid_order()})
+    return in_grid_order()
 
 
 def agents_robustness(agents: Mapping[str, AgentAdapter], grid: dict[str, list[float]],

@@ -34,7 +34,7 @@ from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.masking import ChannelMasks
 from rlprune.pruning.physical import prune_physically
 from rlprune.search.objective import Objective, Score
-from rlprune.units import UnitResult, UnitRunner, run_unit
+from rlprune.units import UnitResult, UnitRunner, run_unit, run_units
 
 __all__ = ["Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor", "Scorer",
            "Task", "make_executor"]
@@ -99,8 +99,7 @@ class InProcessExecutor:
     parallel = False
 
     def run_units(self, fn: Callable[[Any], Any], items: Sequence) -> Iterator[UnitResult]:
-        for index, item in enumerate(items):
-            yield index, fn(item), "this process"
+        return run_units(None, fn, items)
 
     def start(self, scorer_args: tuple) -> None:
         self.scorer = Scorer(*scorer_args)
