@@ -8,15 +8,17 @@ It takes the frozen settings of ``rlprune.settings`` and stores them in the run 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlprune.adapters.base import AgentAdapter
+from rlprune.adapters.base import AgentAdapter, PlannerAdapter
 from rlprune.analysis.robustness import agents_robustness, breaking_points
 from rlprune.finetune import distill_if_better
 from rlprune.held_out import held_out_comparison
+from rlprune.planner_budget import screen_budgets
 from rlprune.pruning.physical import prune_physically
 from rlprune.report import write_json
 from rlprune.search import Executor, SearchResult, VisitedInputs, objective_for, search
@@ -41,6 +43,9 @@ class PrunedRun:
     act)."""
     held_out: dict | None = None
     """Dense and pruned scores on held-out episodes and their paired difference."""
+    planner_budget: dict | None = None
+    """The planner budgets screened for a time target and the one chosen (None: the
+    agent's own budget, unscreened)."""
 
 
 def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
@@ -50,6 +55,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                 source: str | None = None, threads: int = 1,
                 limits: StabilityLimits | None = None,
                 envelope: dict[str, list[float]] | None = None,
+                planner_budgets: bool = True,
                 log: Callable[[str], None] = lambda line: None) -> PrunedRun:
     """Searches coefficients for ``target``, prunes physically, checks the result on
     held-out episodes and saves to ``out`` (``pruned`` + the adapter's suffix, and
@@ -69,6 +75,9 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         envelope: a perturbation grid (``parse_grid``) the dense and the pruned agent both
             play on the held-out episodes' seeds (``OUT/envelope``): each one's worst case,
             and where the pruned agent loses most.
+        planner_budgets: for a time target on an agent that plans, also try cheaper
+            planner budgets (``rlprune.planner_budget``) and search the networks under the
+            best-scoring one; the pruned agent saves with that budget.
         log: receives one line as each stage after the search starts and ends (the
             search shows a progress bar when ``progress``): a planner's held-out episodes
             take minutes.
@@ -84,18 +93,29 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     if limits is not None and limits.any:
         objective = StabilityConstrained(objective, agent, limits, settings.seed)
     timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency")
-    result = search(agent, objective, target.sparsity, target.tol, **settings.to_dict(),
-                    run_dir=out, progress=progress, executor=executor,
-                    measure=timing.measure_for(target.measure))
+    budget = None
+    if planner_budgets and target.measure == "latency" and isinstance(agent, PlannerAdapter):
+        budget = screen_budgets(agent, timing, target, objective, settings, out, log)
+    searched, acting = (agent, timing) if budget is None else (
+        budget.agent, timing.for_budget(budget.agent, budget.chosen.step_seconds))
+    network_target = target if budget is None else budget.network_target
+    if budget is not None and not budget.chosen.network_saving:
+        settings = dataclasses.replace(settings, method="magnitude")  # nothing to search
+    result = search(searched, objective, network_target.sparsity, network_target.tol,
+                    **settings.to_dict(), run_dir=out, progress=progress, executor=executor,
+                    measure=acting.measure_for(target.measure))
     timing.save(out)
     stage = _Stages(log)  # past every check of the input: no error line gets company
-    pruned = prune_physically(agent, result.plan, list(result.plan.dense.params_by_component))
+    pruned = prune_physically(searched, result.plan,
+                              list(result.plan.dense.params_by_component))
     report = {"agent": source, "settings": {"target": target.to_dict(),
                                             "search": settings.to_dict(),
                                             "evaluation": evaluation.to_dict(),
                                             "held_out": held_out and held_out.to_dict(),
                                             "finetune": finetune, "threads": threads},
               "result": result.to_dict()}
+    if budget is not None:
+        report["planner_budget"] = budget.to_dict()
     if finetune:
         # Distils on the dense agent's visited states (refreshed with the pruned agent's
         # own halfway); keeps or drops on validation episodes.
@@ -116,12 +136,12 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                                            executor)
     if timing.dense is not None:
         with stage("timing the pruned control step"):
-            report["latency"] = timing.compare(pruned, result.plan)
+            report["latency"] = acting.compare(pruned, result.plan)
     path = out / f"pruned{agent.file_suffix}"
     pruned.save(path)
     write_json(out / "report.json", report)
     return PrunedRun(result, path, report.get("finetune"), report.get("latency"),
-                     report.get("held_out"))
+                     report.get("held_out"), report.get("planner_budget"))
 
 
 ENVELOPE = "envelope"

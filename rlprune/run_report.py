@@ -42,6 +42,7 @@ def _prune_section(run_dir: Path) -> str:
             + _held_out_section(data.get("held_out"))
             + _grid_envelope_section(run_dir, data.get("envelope"))
             + _latency_section(data.get("latency"))
+            + _planner_budget_section(data.get("planner_budget"))
             + "\n### Sparsity per component\n\n"
             + markdown_table(by_component, ["component", "sparsity"]) + kept
             + "\n### Coefficients\n\n" + markdown_table(coefficients, ["unit", "coefficient"]))
@@ -147,6 +148,28 @@ def _latency_section(timed: dict | None) -> str:
     return ("\n### Time per control step\n\n" + markdown_table(rows, list(rows[0]))
             + f"\nspeed-up {timed['speedup']:.2f}x measured on {timed['threads']} "
               f"thread(s)" + (f", {predicted:.2f}x predicted" if predicted else "") + "\n")
+
+
+def _planner_budget_section(budgets: dict | None) -> str:
+    """The planner budgets a time target screened: their times, the network cut each
+    needed, their scores, and the one the network search continued from."""
+    if not budgets:
+        return ""
+    chosen = budgets["chosen"]
+    rows = [{"iterations": o["iterations"], "samples": o["samples"],
+             "step_ms": o["step_ms"], "network_saving": o["network_saving"],
+             "metric": o["metric"], "ci95": o["ci95"],
+             "chosen": "yes" if (o["iterations"], o["samples"])
+             == (chosen["iterations"], chosen["samples"]) else ""}
+            for o in budgets["options"]]
+    own = budgets["own"]
+    return ("\n### Planner budget\n\n"
+            f"Cheaper planners screened on the search's episodes (the agent's own: "
+            f"{own['iterations']} iterations x {own['samples']} samples; step times "
+            "measured with the networks unpruned; network_saving: the share of that time "
+            "a magnitude cut had to remove, 0 where the budget alone meets the target). "
+            "The pruned agent plans with the chosen budget.\n\n"
+            + markdown_table(rows, list(rows[0])))
 
 
 def _robustness_section(run_dir: Path) -> str:

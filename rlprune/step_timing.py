@@ -44,8 +44,11 @@ class StepTiming:
     """The dense agent's measured step time and its calibrated latency model."""
 
     def __init__(self, threads: int, dense: Timing | None,
-                 model: LatencyModel | None) -> None:
+                 model: LatencyModel | None, budget_factor: float = 1.0) -> None:
         self.threads, self.dense, self.model = threads, dense, model
+        self.budget_factor = budget_factor
+        """Dense step time over the step time of the planner budget ``model`` predicts
+        for (1: the agent's own budget)."""
 
     @classmethod
     def resume_or_measure(cls, agent: AgentAdapter, threads: int, out: Path,
@@ -79,6 +82,15 @@ class StepTiming:
             return None
         return lambda grouper: make_measure(name, grouper, self.model)
 
+    def for_budget(self, agent: AgentAdapter, seconds: float) -> StepTiming:
+        """This timing for ``agent``, the same networks under another planner budget
+        measured at ``seconds`` per step: the model predicts that budget's steps (same
+        layer table, overhead anchored on ``seconds``); speed-ups stay relative to the
+        dense agent's own budget."""
+        model = LatencyModel(ComponentGrouper(agent), self.model.times, self.model.overhead,
+                             self.model.scale).anchored(seconds)
+        return StepTiming(self.threads, self.dense, model, self.dense.median / seconds)
+
     def save(self, out: Path) -> None:
         if self.model is not None:
             write_json(out / LATENCY_FILE, {
@@ -92,5 +104,5 @@ class StepTiming:
         report = {"threads": self.threads, "dense": self.dense.to_dict(),
                   "pruned": after.to_dict(), "speedup": self.dense.median / after.median}
         if plan.measure == "latency":
-            report["predicted_speedup"] = 1 / (1 - plan.achieved)
+            report["predicted_speedup"] = self.budget_factor / (1 - plan.achieved)
         return report

@@ -84,7 +84,7 @@ def test_prune_to_a_speedup_reports_measured_and_predicted(tmp_path):
     run = runner.invoke(app, ["prune", str(tmp_path / "dense.pt"), "--out", str(out),
                               "--speedup", "1.25", "--tol", "0.05", "--episodes", "1",
                               "--max-episode-steps", "20", "--env", "dmc/cartpole-swingup",
-                              "--eval-episodes", "0", "--json"])
+                              "--eval-episodes", "0", "--no-planner-budgets", "--json"])
     assert run.exit_code == 0, run.output
     report = json.loads((out / "report.json").read_text())
     plan = report["result"]["plan"]

@@ -228,6 +228,16 @@ class PlannerAdapter(AgentAdapter, Protocol):
         observation: the same sequences and planner noise for the same seed."""
         ...
 
+    def planner_budget(self) -> tuple[int, int]:
+        """What one control step plans with: (refinement iterations, sampled sequences
+        per iteration); 0 iterations act with the policy prior alone."""
+        ...
+
+    def with_planner_budget(self, iterations: int, samples: int) -> PlannerAdapter:
+        """A copy that plans with that budget (saved with it): a cheaper controller
+        with the same networks."""
+        ...
+
 
 @runtime_checkable
 class ReconstructionAdapter(AgentAdapter, Protocol):

@@ -159,6 +159,17 @@ class TDMPC2Adapter:
         finally:
             planner.reseed(previous)
 
+    def planner_budget(self) -> tuple[int, int]:
+        cfg = self.agent.planner_cfg
+        return cfg.iterations, cfg.num_samples
+
+    def with_planner_budget(self, iterations: int, samples: int) -> TDMPC2Adapter:
+        """A copy planning with that budget; elites stay 1/8 of the samples (TD-MPC2's
+        ratio), policy trajectories as they are (they must stay fewer than the samples)."""
+        clone = self.clone()
+        clone.agent.set_planner(self.agent.planner_cfg.reduced(iterations, samples))
+        return clone
+
     def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
         """The policy prior's deterministic action at latent z (differentiable)."""
         return _policy_mean(self.agent.model.pi, z)

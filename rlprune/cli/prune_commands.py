@@ -122,6 +122,12 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           task: str = TASK,
           vecnormalize: Path = VECNORMALIZE,
           planner: str = PLANNER,
+          planner_budgets: bool = typer.Option(
+              True, "--planner-budgets/--no-planner-budgets",
+              help="with --speedup or a latency target on an agent that plans: also try "
+                   "cheaper planners (fewer MPPI iterations or samples, the policy prior "
+                   "alone), keep the best-scoring way to the deadline and cut the networks "
+                   "for what is left (OUT/planner_budgets.json)"),
           objective: str = OBJECTIVE,
           perturb: str = PERTURB_SET,
           aggregate: str = AGGREGATE,
@@ -173,7 +179,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                           progress=sys.stderr.isatty() and not quiet, source=agent,
                           threads=threads,
                           limits=StabilityLimits(max_rollout_error, max_jacobian_radius),
-                          envelope=envelope_grid,
+                          envelope=envelope_grid, planner_budgets=planner_budgets,
                           log=(lambda line: None) if quiet else
                           (lambda line: typer.echo(f"rlprune: {line}", err=True)))
         if video:
@@ -189,6 +195,10 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
     text = (f"{method} at {goal.measure}={goal.sparsity:.3f}: sparsity "
             f"{result.plan.sparsity:.3f}, metric {result.metric:.2f} +- {result.ci95:.2f}, "
             f"{result.evaluations} evaluations")
+    if run.planner_budget:
+        payload["planner_budget"] = chosen = run.planner_budget["chosen"]
+        text += (f"; planner iterations={chosen['iterations']},samples={chosen['samples']}"
+                 + ("" if chosen["network_saving"] else " alone"))
     if run.latency:
         payload["latency"] = timed = run.latency
         text += (f"; step {timed['dense']['median_ms']:.2f} -> "

@@ -147,6 +147,17 @@ class LatencyModel:
         fitted.scale, fitted.overhead = scale, overhead
         return fitted
 
+    def anchored(self, seconds: float) -> LatencyModel:
+        """This model with the overhead moved so that the unpruned step takes ``seconds``
+        (measured): the same networks under another planner budget spend another time
+        outside them. The scale is kept unless that would need a negative overhead."""
+        anchored = copy.copy(self)
+        compute = self.compute({})
+        anchored.overhead = seconds - self.scale * compute
+        if anchored.overhead < 0:
+            anchored.overhead, anchored.scale = 0.0, seconds / compute
+        return anchored
+
     @property
     def threads(self) -> int:
         return self.times.threads
