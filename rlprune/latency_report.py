@@ -23,13 +23,14 @@ def latency_rows(agents: Mapping[str, AgentAdapter], threads: int = 1, steps: in
                  seed: int = 0, backends: Sequence[str] = ("eager",)) -> list[dict]:
     """One row per agent and backend: parameters and FLOPs per control step of its
     acting components, measured step time, and the time the cost model predicts from its
-    layer widths, calibrated on the first agent on that backend. Speed-ups are relative
-    to the first row (the first agent on the first backend). The other agents'
-    predictions are real predictions: they were not timed to make them.
+    layer widths (a table of layer times measured on that backend), calibrated on the
+    first agent on that backend. Speed-ups are relative to the first row (the first agent
+    on the first backend). The other agents' predictions are real predictions: they were
+    not timed to make them.
     """
-    times, rows = LayerTimes(threads), []
+    rows = []
     for backend in backends:
-        reference = None
+        reference, times = None, LayerTimes(threads, backend=backend)
 
         def prepare(agent: AgentAdapter, backend: str = backend) -> AgentAdapter:
             with torch_threads(threads):  # a backend may size its thread pool now

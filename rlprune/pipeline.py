@@ -52,7 +52,7 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                 settings: SearchSettings, evaluation: Evaluation, *, finetune: int = 0,
                 held_out: Evaluation | None = None, objective_name: str | None = None,
                 executor: Executor | None = None, progress: bool = False,
-                source: str | None = None, threads: int = 1,
+                source: str | None = None, threads: int = 1, backend: str = "eager",
                 limits: StabilityLimits | None = None,
                 envelope: dict[str, list[float]] | None = None,
                 planner_budgets: bool = True,
@@ -71,6 +71,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
         source: where the agent came from (a path or shipped name), for the report.
         threads: CPU threads the controller's step time is measured (and, for a latency
             target, predicted) on.
+        backend: what runs the acting networks when steps are timed and predicted
+            (``rlprune.backends``); candidates are scored eagerly.
         limits: stability bounds candidates must stay within (``StabilityConstrained``).
         envelope: a perturbation grid (``parse_grid``) the dense and the pruned agent both
             play on the held-out episodes' seeds (``OUT/envelope``): each one's worst case,
@@ -92,7 +94,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
     objective = objective_for(agent, evaluation, objective_name)
     if limits is not None and limits.any:
         objective = StabilityConstrained(objective, agent, limits, settings.seed)
-    timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency")
+    timing = StepTiming.resume_or_measure(agent, threads, out, target.measure == "latency",
+                                          backend)
     budget = None
     if planner_budgets and target.measure == "latency" and isinstance(agent, PlannerAdapter):
         budget = screen_budgets(agent, timing, target, objective, settings, out, log)
@@ -112,7 +115,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                                             "search": settings.to_dict(),
                                             "evaluation": evaluation.to_dict(),
                                             "held_out": held_out and held_out.to_dict(),
-                                            "finetune": finetune, "threads": threads},
+                                            "finetune": finetune, "threads": threads,
+                                            "backend": backend},
               "result": result.to_dict()}
     if budget is not None:
         report["planner_budget"] = budget.to_dict()

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlprune.adapters.base import PlannerAdapter
-from rlprune.analysis.latency import measure_step
 from rlprune.io import atomic_write_text
 from rlprune.pruning.grouping import ComponentGrouper
 from rlprune.pruning.physical import prune_physically
@@ -162,7 +161,7 @@ def _measured(agent: PlannerAdapter, timing: StepTiming) -> dict[tuple[int, int]
             budgeted = agent.with_planner_budget(*budget)
         except ValueError:  # e.g. fewer samples than the policy's own proposals
             continue
-        seconds[budget] = measure_step(budgeted, timing.threads).median
+        seconds[budget] = timing.measure(budgeted).median
     return seconds
 
 

@@ -14,6 +14,7 @@ import rlprune
 from rlprune import backends
 from rlprune.backends import BACKENDS, BackendUnavailable, on_backend
 from rlprune.cli import app
+from rlprune.pruning.latency import LayerTimes
 from tests.conftest import small_tdmpc2
 
 
@@ -76,3 +77,28 @@ def test_latency_command_times_each_backend(tmp_path):
     rows = json.loads(run.output)["rows"]
     assert [r["backend"] for r in rows] == ["eager", "onnxruntime"]
     assert rows[0]["speedup"] == 1.0 and all(r["median_ms"] > 0 for r in rows)
+
+
+def test_layer_times_are_measured_on_their_backend():
+    times = LayerTimes(1, backend="onnxruntime")
+    assert times.linear(64, 64, 256) > 0
+    again = LayerTimes.from_dict(json.loads(json.dumps(times.to_dict())))
+    assert again.backend.name == "onnxruntime" and again.to_dict() == times.to_dict()
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        LayerTimes(1, backend="tpu")
+
+
+def test_prune_times_and_predicts_a_speedup_on_the_backend_it_names(tmp_path):
+    small_tdmpc2().save(tmp_path / "agent.pt")
+    out = tmp_path / "run"
+    run = CliRunner().invoke(app, [
+        "prune", str(tmp_path / "agent.pt"), "--out", str(out), "--speedup", "1.2", "--tol",
+        "0.1", "--backend", "onnxruntime", "--no-planner-budgets", "--episodes", "1",
+        "--max-episode-steps", "10", "--env", "dmc/cartpole-swingup", "--eval-episodes", "0"])
+    assert run.exit_code == 0, run.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["latency"]["backend"] == "onnxruntime" and report["latency"]["speedup"] > 0
+    assert report["settings"]["backend"] == "onnxruntime"
+    kept = json.loads((out / "latency.json").read_text())
+    assert kept["backend"] == kept["table"]["backend"] == "onnxruntime"
+    assert "onnxruntime" in run.output

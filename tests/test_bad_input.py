@@ -147,6 +147,8 @@ CASES = [
     (["eval", "cartpole-swingup", "--backend", "tpu"], "unknown backend 'tpu'"),
     (["latency", "sac-halfcheetah", "--backend", "eager,bf16"],
      "acts through code rlprune does not run on a backend"),
+    (["prune", "sac-halfcheetah", "--out", "OUT", "--speedup", "1.1", "--backend",
+      "onnxruntime"], "acts through code rlprune does not run on a backend"),
     (["latency", "cartpole-swingup", "--threads", "0"], "threads must be >= 1"),
     # methods and options
     ([*PRUNE, "--method", "bayes"], "unknown search method"),

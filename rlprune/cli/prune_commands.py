@@ -25,6 +25,7 @@ from rlprune.cli.app import (
     TOL,
     VECNORMALIZE,
     WORKERS,
+    _backends_help,
     _criteria_help,
     _emit,
     _fail,
@@ -91,6 +92,9 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                                                 'control step), "latency=0.5", "params=0.5"'),
           tol: float = TOL,
           threads: int = THREADS,
+          backend: str = typer.Option("eager", "--backend", help="what runs the acting "
+                                      "networks when control steps are timed and a time "
+                                      "target is predicted: " + _backends_help()),
           method: str = typer.Option("magnitude", help=_methods_help()),
           budget: int = typer.Option(20, help="candidates scored on the real metric"),
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
@@ -177,7 +181,7 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                           held_out=held_out, objective_name=objective,
                           executor=make_executor(executor, workers, ray_address),
                           progress=sys.stderr.isatty() and not quiet, source=agent,
-                          threads=threads,
+                          threads=threads, backend=backend,
                           limits=StabilityLimits(max_rollout_error, max_jacobian_radius),
                           envelope=envelope_grid, planner_budgets=planner_budgets,
                           log=(lambda line: None) if quiet else
@@ -205,7 +209,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                  f"{timed['pruned']['median_ms']:.2f} ms ({timed['speedup']:.2f}x measured"
                  + (f", {timed['predicted_speedup']:.2f}x predicted"
                     if "predicted_speedup" in timed else "")
-                 + f", {threads} thread{'s' if threads > 1 else ''})")
+                 + f", {threads} thread{'s' if threads > 1 else ''}"
+                 + ("" if backend == "eager" else f", {backend}") + ")")
     if tuned:
         payload["finetune"] = tuned
         text += (f"; after {finetune} distillation steps {tuned['metric']:.2f} on validation "

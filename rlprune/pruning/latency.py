@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from rlprune.backends import backend_named
 from rlprune.layers import channelwise_layer
 from rlprune.pruning.accounting import CostModel
 from rlprune.pruning.channelwise import narrowed
@@ -40,22 +41,31 @@ class LayerTimes:
         threads: intra-op threads the layers run on (as the controller will).
         granularity: widths above 64 are measured rounded up to a multiple of this, so
             plans of nearby widths share measurements (a slight overestimate).
+        backend: what runs each layer (``rlprune.backends``): a compiled or bfloat16
+            layer costs another time than an eager one, and not in proportion.
+
+    Raises:
+        ValueError: threads < 1, or an unknown backend.
+        BackendUnavailable: the backend cannot run on this machine.
     """
 
-    def __init__(self, threads: int = 1, granularity: int = 8) -> None:
+    def __init__(self, threads: int = 1, granularity: int = 8,
+                 backend: str = "eager") -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.threads, self.granularity = threads, granularity
+        self.backend = backend_named(backend)
         self._seconds: dict[tuple, float] = {}
 
     def to_dict(self) -> dict:
         """JSON-able table: a run keeps it, so a resumed search predicts alike."""
         return {"threads": self.threads, "granularity": self.granularity,
+                "backend": self.backend.name,
                 "seconds": [[*key, value] for key, value in self._seconds.items()]}
 
     @classmethod
     def from_dict(cls, data: dict) -> LayerTimes:
-        times = cls(data["threads"], data["granularity"])
+        times = cls(data["threads"], data["granularity"], data.get("backend", "eager"))
         times._seconds = {tuple(row[:-1]): row[-1] for row in data["seconds"]}
         return times
 
@@ -99,8 +109,10 @@ class LayerTimes:
 
     def _measure(self, key: tuple, build, shape: tuple[int, ...], rows: int) -> float:
         if key not in self._seconds:
-            layer, x = build(), torch.randn(rows, *shape)
+            # a copy: a parameter-free layer is the agent's own, and a backend rewrites it
+            layer, x = copy.deepcopy(build()), torch.randn(rows, *shape)
             with torch.no_grad(), torch_threads(self.threads):
+                self.backend.apply(layer, x)
                 self._seconds[key] = time_calls(lambda: layer(x), repeats=5, warmup=1,
                                                 min_seconds=5e-4).median
         return self._seconds[key]

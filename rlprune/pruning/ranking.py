@@ -217,7 +217,9 @@ class ChannelRanking:
         def sparsity(k: int) -> float:
             return self.measure.saving(self._removed_counts(order, k))
 
-        lo, hi = 0, len(order)  # smallest k with sparsity(k) >= rho (monotone in k)
+        # smallest k with sparsity(k) >= rho (monotone in k); a target of nothing
+        # removes nothing (a measured time table is not monotone in its last digits)
+        lo, hi = 0, 0 if rho == 0 else len(order)
         while lo < hi:
             mid = (lo + hi) // 2
             if sparsity(mid) >= rho:
