@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rlprune.adapters.base import AgentAdapter
+from rlprune.adapters.base import AgentAdapter, PlannerAdapter
 from rlprune.export import onnx_graph
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "backend_named", "on_backend",
@@ -32,12 +32,17 @@ class BackendUnavailable(ValueError):
 @dataclass(frozen=True)
 class Backend:
     """A way to run networks: ``apply(network, example input)`` replaces its forward in
-    place; ``missing()`` says why this machine cannot (None: it can)."""
+    place; ``missing()`` says why this machine cannot (None: it can).
+
+    A whole-step backend (``plans`` set) runs a planner's whole refinement as one graph
+    instead: ``plans(step)`` turns the planning module into the function that runs it
+    (``apply`` still times single layers for the latency model's table)."""
 
     name: str
     description: str
     apply: Callable[[nn.Module, torch.Tensor], None]
     missing: Callable[[], str | None] = lambda: None
+    plans: Callable[[nn.Module], Callable] | None = None
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -76,6 +81,12 @@ def on_backend(agent: AgentAdapter, name: str) -> AgentAdapter:
     if name == "eager":
         return agent
     copy = agent.clone()
+    if backend.plans is not None:
+        if not isinstance(copy, PlannerAdapter):
+            raise ValueError(f"{copy.kind} agent does not plan: backend {name} runs a "
+                             "planner's whole step")
+        copy.plan_through(backend.plans)
+        return copy
     networks = copy.acting_networks()
     if not networks:
         raise ValueError(f"{copy.kind} agent acts through code rlprune does not run on a "
@@ -110,11 +121,43 @@ def _compiled_bf16(network: nn.Module, example: torch.Tensor) -> None:
 
 
 def _onnxruntime(network: nn.Module, example: torch.Tensor) -> None:
+    """One session with a dynamic batch dimension."""
+    network.forward = _session(network, example, dynamic=True)
+
+
+def _compiled_step(step: nn.Module) -> Callable:
+    _compiled(step, None)
+    return step
+
+
+def _compiled_bf16_step(step: nn.Module) -> Callable:
+    for network in step.model.components().values():
+        _bf16(network, None)
+    return _compiled_step(step)
+
+
+def _onnxruntime_step(step: nn.Module) -> Callable:
+    """One ONNX Runtime session per batch size, each exported when first needed."""
+    sessions: dict[int, Callable] = {}
+
+    def run(*inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        rows = len(inputs[0])
+        if rows not in sessions:
+            sessions[rows] = _session(step, inputs)
+        return sessions[rows](*inputs)
+
+    return run
+
+
+def _session(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
+             dynamic: bool = False) -> Callable:
+    """``module`` exported (at ``example``'s shapes unless ``dynamic``: any batch size)
+    and run by ONNX Runtime; returns a tensor, or a tuple of them for several outputs."""
     import onnxruntime
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "network.onnx"
-        onnx_graph(network, example, path)
+        path = Path(folder) / "graph.onnx"
+        onnx_graph(module, example, path, dynamic=dynamic)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # as torch is set to use
         options.inter_op_num_threads = 1
@@ -122,8 +165,14 @@ def _onnxruntime(network: nn.Module, example: torch.Tensor) -> None:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(path), options,
                                                providers=["CPUExecutionProvider"])
-    network.forward = lambda x: torch.from_numpy(
-        session.run(None, {"input": x.detach().numpy()})[0])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        outputs = session.run(None, {n: x.detach().numpy() for n, x in zip(names, inputs)})
+        tensors = tuple(torch.from_numpy(o) for o in outputs)
+        return tensors if len(tensors) > 1 else tensors[0]
+
+    return run
 
 
 def _no_bf16() -> str | None:
@@ -157,3 +206,11 @@ register_backend(Backend("compile-bf16", "torch.compile in bfloat16", _compiled_
                          lambda: _no_bf16() or _no_compiler()))
 register_backend(Backend("onnxruntime", "each network as an ONNX Runtime session",
                          _onnxruntime, _no_onnxruntime))
+register_backend(Backend("compile-step", "torch.compile of a planner's whole step (one "
+                         "graph: iterations, samples, horizon)", _compiled, _no_compiler,
+                         plans=_compiled_step))
+register_backend(Backend("compile-bf16-step", "the same in bfloat16", _compiled_bf16,
+                         lambda: _no_bf16() or _no_compiler(), plans=_compiled_bf16_step))
+register_backend(Backend("onnxruntime-step", "a planner's whole step exported to ONNX and "
+                         "run by ONNX Runtime", _onnxruntime, _no_onnxruntime,
+                         plans=_onnxruntime_step))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rlprune.adapters.base import AgentAdapter
+from rlprune.adapters.base import AgentAdapter, PlannerAdapter
 
 __all__ = ["ExportedGraph", "export_onnx", "onnx_graph"]
 
@@ -31,16 +31,27 @@ class ExportedGraph:
     """Largest |onnxruntime - torch| output difference on random test inputs."""
 
 
+def _expm1(graph, x):
+    """exp(x) - 1: ONNX has no expm1 (TD-MPC2's symexp decodes values with it); the
+    exported graph loses its precision near 0, far below the checks' tolerance."""
+    return graph.op("Sub", graph.op("Exp", x), graph.op("Constant",
+                                                        value_t=torch.tensor(1.0)))
+
+
+torch.onnx.register_custom_op_symbolic("aten::expm1", _expm1, 9)
+
+
 def _names(prefix: str, count: int) -> list[str]:
     """``input``/``output`` alone; ``input``, ``input_1``... for several."""
     return [prefix if i == 0 else f"{prefix}_{i}" for i in range(count)]
 
 
 def onnx_graph(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
-               path: str | Path) -> None:
+               path: str | Path, dynamic: bool = True) -> None:
     """Writes ``module`` as ONNX with a dynamic batch dimension (inputs ``input``,
     ``input_1``... and outputs ``output``, ``output_1``...: a recurrent policy takes and
-    returns its state, batch on its axis 1 as torch's LSTM keeps it)."""
+    returns its state, batch on its axis 1 as torch's LSTM keeps it); ``dynamic=False``:
+    at the example's shapes."""
     module.eval()
     examples = example if isinstance(example, tuple) else (example,)
     with torch.no_grad():
@@ -53,7 +64,7 @@ def onnx_graph(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tens
         # torch 2.13 flags the TorchScript exporter as legacy; it needs no onnxscript.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, examples, str(path), dynamo=False, input_names=inputs,
-                          output_names=names, dynamic_axes=axes)
+                          output_names=names, dynamic_axes=axes if dynamic else None)
 
 
 def export_onnx(agent: AgentAdapter, out_dir: str | Path, atol: float = 1e-4,
@@ -89,4 +100,25 @@ def export_onnx(agent: AgentAdapter, out_dir: str | Path, atol: float = 1e-4,
         if error > atol:
             raise ValueError(f"{path}: ONNX output differs from PyTorch by {error:.2e}")
         exported.append(ExportedGraph(name, str(path), error))
+    planning = agent.plan_step() if isinstance(agent, PlannerAdapter) else None
+    if planning is not None:
+        exported.append(_export_plan_step(*planning, out_dir / "mppi_step.onnx", atol))
     return exported
+
+
+def _export_plan_step(module: torch.nn.Module, example: tuple[torch.Tensor, ...],
+                      path: Path, atol: float) -> ExportedGraph:
+    """A planner's whole step for one env (static shapes: its random numbers are inputs),
+    checked on the example's own inputs: random latents would not do, its choices (top-k
+    elites, the drawn sequence) are discrete."""
+    import onnxruntime
+
+    onnx_graph(module, example, path, dynamic=False)
+    with torch.no_grad():
+        expected = module(*example)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), example)})
+    error = max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
+    if error > atol:
+        raise ValueError(f"{path}: ONNX output differs from PyTorch by {error:.2e}")
+    return ExportedGraph("mppi_step", str(path), error)

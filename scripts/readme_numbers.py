@@ -68,14 +68,14 @@ def render_deadline(study: dict) -> str:
     rows = [
         ("dense MPPI, 4 iterations x 256 samples", f"{dense['step_ms']:.1f} (1x)",
          f"{dense['params']:,}", ret(dense)),
-        ("`--speedup 2 --method cmaes --budget 16` (search on 4 episodes capped at 400 env "
-         "steps)", f"{cmaes['step_ms']:.1f} ({cmaes['speedup']:.2f}x measured, "
+        ("`--speedup 2 --method cmaes --budget 16 --no-planner-budgets` (search on 4 "
+         "episodes capped at 400 env steps)", f"{cmaes['step_ms']:.1f} ({cmaes['speedup']:.2f}x measured, "
          f"{cmaes['predicted_speedup']:.2f}x predicted)", pruned(cmaes), ret(cmaes)),
         ("the same, `--finetune 2000`",
          f"({'kept' if tuned['kept'] else 'not kept'}: {tuned['validation']:.1f} vs "
          f"{tuned['untuned_validation']:.1f} untuned on validation episodes)", "",
          ret(cmaes) if not tuned["kept"] else "see report"),
-        ("`--speedup 2 --method magnitude`", f"{magnitude['step_ms']:.1f} "
+        ("`--speedup 2 --method magnitude --no-planner-budgets`", f"{magnitude['step_ms']:.1f} "
          f"({magnitude['speedup']:.2f}x measured)", pruned(magnitude), ret(magnitude)),
         ("dense MPPI, `--planner iterations=2`", f"{iter2['step_ms']:.1f} "
          f"({iter2['dense_step_ms'] / iter2['step_ms']:.1f}x, against {iter2['dense_step_ms']:.1f}"
@@ -86,6 +86,45 @@ def render_deadline(study: dict) -> str:
     ]
     return _table(["controller", "step ms (speed-up)", "params of the networks", "return"],
                   rows)
+
+
+def collect_deadline_budgets(runs: Path) -> dict:
+    """The 2x deadline with planner budgets screened (README "Prune to a deadline"): the
+    screened options, the held-out check, and dense vs pruned timed in one run."""
+    report = _load(runs / "budgets" / "report.json")
+    timed = {Path(r["agent"]).parent.name or "dense": r
+             for r in _load(runs / "latency-budgets.json")["rows"]}
+    check = report["held_out"]
+    return {**report["planner_budget"],
+            "held_out": {name: [check[name]["metric"], check[name]["ci95"]]
+                         for name in ("dense", "pruned")},
+            "step_ms": {"dense": timed["dense"]["median_ms"],
+                        "pruned": timed["budgets"]["median_ms"]},
+            "predicted_speedup": report["latency"]["predicted_speedup"]}
+
+
+def render_deadline_budgets(study: dict) -> str:
+    chosen, own, step = study["chosen"], study["own"], study["step_ms"]
+    rows = []
+    for o in study["options"]:
+        planner = f"{o['iterations']} x {o['samples']}" if o["iterations"] else \
+            "policy prior alone"
+        if (o["iterations"], o["samples"]) == (own["iterations"], own["samples"]):
+            planner += " (the agent's own)"
+        if o == chosen:
+            planner = f"**{planner}: chosen**"
+        cut = f"{o['network_saving']:.0%} of its time" if o["network_saving"] else "none"
+        rows.append((planner, f"{o['step_ms']:.1f}", cut,
+                     f"{o['metric']:.1f} +- {o['ci95']:.1f}"))
+    dense, pruned = study["held_out"]["dense"], study["held_out"]["pruned"]
+    rows.append(("held out, dense (10 full episodes)", f"{step['dense']:.1f}", "",
+                 f"{dense[0]:.1f} +- {dense[1]:.1f}"))
+    rows.append((f"held out, chosen ({pruned[0] / dense[0]:.1%} of dense)",
+                 f"{step['pruned']:.1f} ({step['dense'] / step['pruned']:.2f}x measured, "
+                 f"{study['predicted_speedup']:.2f}x predicted)", "",
+                 f"{pruned[0]:.1f} +- {pruned[1]:.1f}"))
+    return _table(["MPPI iterations x samples", "step ms", "network cut (magnitude)",
+                   "return (search episodes: 4 x 400 steps)"], rows)
 
 
 def render_bench_latency(bench: dict) -> str:
@@ -194,13 +233,15 @@ def render_robust_study(study: dict) -> str:
          f"{row['worst'] / dense_worst:.0%}") for name, row in study["agents"].items()])
 
 
-RENDERERS = {"deadline": render_deadline, "bench_latency": render_bench_latency,
+RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_budgets,
+             "bench_latency": render_bench_latency,
              "backends": render_backends, "robust_study": render_robust_study,
              "robust_study_cartpole": render_robust_study, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
+    "deadline_budgets": lambda: collect_deadline_budgets(ROOT / "results" / "deadline"),
     "bench_latency": lambda: _load(ROOT / "results" / "bench_latency.json"),
     "backends": lambda: collect_backends(ROOT / "results" / "backends",
                                          ROOT / "results" / "deadline" / "eval-dense.json"),

@@ -143,16 +143,21 @@ class WorldModel(nn.Module):
         pair: torch.Tensor,
         reduce: str = "avg",
         target: bool = False,
+        every_head: bool = False,
     ) -> torch.Tensor:
         """Value from two heads, averaged or min'd: [..., 1].
 
         ``pair`` holds two head indices for every row, or one pair per row ([B, 2] for
         z of shape [B, L]: each planning row draws its own). Evaluating only the chosen
-        heads keeps planning cost independent of ``num_q``.
+        heads keeps planning cost independent of ``num_q``; ``every_head`` runs every
+        head on every row and picks after (a graph with no data-dependent shapes).
         """
         za = torch.cat([z, action], dim=-1)
         heads = self.target_Qs if target else self.Qs
-        if pair.ndim == 1:
+        if every_head:
+            values = torch.stack([self.two_hot.decode(head(za)) for head in heads])
+            q1, q2 = (values.gather(0, pair[None, :, j, None]).squeeze(0) for j in (0, 1))
+        elif pair.ndim == 1:
             q1, q2 = (self.two_hot.decode(heads[int(i)](za)) for i in pair)
         else:
             q1, q2 = (self._q_per_row(heads, za, pair[:, j]) for j in (0, 1))

@@ -102,3 +102,19 @@ def test_prune_times_and_predicts_a_speedup_on_the_backend_it_names(tmp_path):
     kept = json.loads((out / "latency.json").read_text())
     assert kept["backend"] == kept["table"]["backend"] == "onnxruntime"
     assert "onnxruntime" in run.output
+
+
+def test_a_planner_on_a_whole_step_backend_plans_from_the_same_random_numbers():
+    dense = small_tdmpc2()
+    whole = on_backend(dense, "onnxruntime-step")
+    obs = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    for agent in (dense, whole):
+        agent.reset(5)
+        action = agent.act(obs)
+        assert action.shape == (3, 1) and np.all(np.abs(action) <= 1)
+    # the same draws refine to the same mean; only the final pick draws its number otherwise
+    torch.testing.assert_close(whole.agent.planner._prev_mean, dense.agent.planner._prev_mean,
+                               atol=1e-5, rtol=1e-5)
+    assert dense.agent.planner.graph is None  # the copy was changed, not the agent
+    with pytest.raises(ValueError, match="does not plan"):
+        on_backend(rlprune.load_agent("sac-halfcheetah"), "onnxruntime-step")

@@ -238,6 +238,17 @@ class PlannerAdapter(AgentAdapter, Protocol):
         with the same networks."""
         ...
 
+    def plan_step(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]] | None:
+        """One control step's planning as one module, with example inputs for one env
+        (``rlprune export`` writes it whole); None where the agent does not plan."""
+        ...
+
+    def plan_through(self, make: Callable[[nn.Module], Callable]) -> None:
+        """From now on, one control step's planning runs as ``make(step)`` does it, where
+        ``step`` is the planning as one module (a whole-step backend compiles or exports
+        it)."""
+        ...
+
 
 @runtime_checkable
 class ReconstructionAdapter(AgentAdapter, Protocol):

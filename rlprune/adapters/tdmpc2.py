@@ -9,6 +9,7 @@ our format.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from rlprune.adapters.registry import AgentKind, FileProbe, LoadOptions, registe
 from tdmpc2.checkpoint import FORMAT as TDMPC2_FORMAT
 from tdmpc2.config import parse_planner
 from tdmpc2.official import load_official_agent
+from tdmpc2.planner import MPPIStep
 
 __all__ = ["TDMPC2Adapter"]
 
@@ -169,6 +171,20 @@ class TDMPC2Adapter:
         clone = self.clone()
         clone.agent.set_planner(self.agent.planner_cfg.reduced(iterations, samples))
         return clone
+
+    def plan_step(self) -> tuple[MPPIStep, tuple[torch.Tensor, ...]] | None:
+        """MPPI's planning of one control step as one module, with inputs for one env
+        (None for a policy-only controller: no planning to export)."""
+        if not self.agent.planner.cfg.iterations:
+            return None
+        step = MPPIStep(self.agent.planner)
+        return step, step.example_inputs(1)
+
+    def plan_through(self, make: Callable[[MPPIStep], Callable]) -> None:
+        """Plans through ``make(step)`` from now on: the whole MPPI refinement as one
+        graph (a backend's compiled or exported ``MPPIStep``)."""
+        planner = self.agent.planner
+        planner.graph = make(MPPIStep(planner)) if planner.cfg.iterations else None
 
     def policy_mean(self, z: torch.Tensor) -> torch.Tensor:
         """The policy prior's deterministic action at latent z (differentiable)."""
