@@ -69,7 +69,8 @@ def render_deadline(study: dict) -> str:
         ("dense MPPI, 4 iterations x 256 samples", f"{dense['step_ms']:.1f} (1x)",
          f"{dense['params']:,}", ret(dense)),
         ("`--speedup 2 --method cmaes --budget 16 --no-planner-budgets` (search on 4 "
-         "episodes capped at 400 env steps)", f"{cmaes['step_ms']:.1f} ({cmaes['speedup']:.2f}x measured, "
+         "episodes capped at 400 env steps)",
+         f"{cmaes['step_ms']:.1f} ({cmaes['speedup']:.2f}x measured, "
          f"{cmaes['predicted_speedup']:.2f}x predicted)", pruned(cmaes), ret(cmaes)),
         ("the same, `--finetune 2000`",
          f"({'kept' if tuned['kept'] else 'not kept'}: {tuned['validation']:.1f} vs "
