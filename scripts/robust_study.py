@@ -24,6 +24,7 @@ import numpy as np
 
 import rlprune
 from rlprune.analysis.robustness import parse_grid, robustness_study
+from rlprune.finetune import distill_if_better
 from rlprune.io import atomic_write_text
 from rlprune.search import baseline_plan, make_executor, objective_for, search
 from rlprune.search.visited import VisitedInputs
@@ -45,6 +46,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=2, help="search episodes per system")
     parser.add_argument("--held-out-episodes", type=int, default=4)
     parser.add_argument("--distill-steps", type=int, default=2000)
+    parser.add_argument("--finetune", type=int, default=0,
+                        help="distillation steps after each search (adds METHOD+ft rows: "
+                             "the robust search's are distilled on every drawn system's "
+                             "states, kept if its validation worst case is no lower)")
     parser.add_argument("--max-episode-steps", type=int, default=None,
                         help="caps search episodes")
     parser.add_argument("--held-out-max-steps", type=int, default=None,
@@ -81,8 +86,19 @@ def main() -> None:
                             method="cmaes", budget=args.budget, criterion="activation",
                             run_dir=out / f"{name.replace(' ', '-')}-{rho}", progress=False,
                             executor=executor)
-            agents[f"{name} {rho:.0%}"] = rlprune.prune_physically(dense, result.plan)
+            pruned = agents[f"{name} {rho:.0%}"] = rlprune.prune_physically(dense,
+                                                                             result.plan)
             print(f"{name} {rho:.0%}: searched {result.metric:.1f}", flush=True)
+            if args.finetune:
+                objective = objective_for(dense, evaluation)
+                tuned, report = distill_if_better(
+                    dense, pruned, objective, VisitedInputs(
+                        objective, dense, out / f"{name.replace(' ', '-')}-{rho}"),
+                    args.finetune, objective_for(dense, evaluation.validation()))
+                agents[f"{name}+ft {rho:.0%}"] = tuned
+                verdict = "kept" if report["kept"] else "not kept"
+                print(f"{name}+ft {rho:.0%}: validation {report['metric']:.1f} vs "
+                      f"{report['untuned_metric']:.1f} untuned ({verdict})", flush=True)
         agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
     rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
                             else dense.describe()["task"], grid, out / "held-out",

@@ -64,3 +64,16 @@ def test_prune_records_its_constraints_and_rejections(tmp_path):
     assert rejected and all(r["env_steps"] == 0 and r["metric"] == float("-inf")
                             and r["details"]["rejected"]["max_jacobian_radius"] > 1e-6
                             for r in rejected)
+
+
+def test_the_loop_a_planner_acts_in_can_be_bounded(world_model):
+    dense, objective, candidate = world_model
+    tight = StabilityConstrained(objective, dense, StabilityLimits(max_planner_radius=1e-6))
+    score = tight(candidate)
+    assert score.value == float("-inf") and score.env_steps == 0
+    assert list(score.details["rejected"]) == ["max_planner_radius"]
+    assert score.details["rejected"]["max_planner_radius"] > 1e-6
+    loose = StabilityConstrained(objective, dense, StabilityLimits(max_planner_radius=1e9))
+    assert loose(candidate).value == objective(candidate).value
+    with pytest.raises(ValueError, match="max_planner_radius must be > 0"):
+        StabilityLimits(max_planner_radius=-1.0)

@@ -144,6 +144,10 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           max_jacobian_radius: float = typer.Option(None, help="reject candidates whose "
                                                     "policy-prior loop's Jacobian has a "
                                                     "larger spectral radius (world models)"),
+          max_planner_radius: float = typer.Option(None, help="reject candidates whose "
+                                                   "acting loop (MPPI's, by finite "
+                                                   "differences: ~10 s a candidate) has a "
+                                                   "larger Jacobian spectral radius"),
           envelope: str = typer.Option(None, help='robustness envelope after pruning: '
                                        'dense and pruned on a grid, e.g. '
                                        '"mass=0.5:1.5:3,obs_noise=0:0.05:2", on the '
@@ -182,7 +186,8 @@ def prune(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                           executor=make_executor(executor, workers, ray_address),
                           progress=sys.stderr.isatty() and not quiet, source=agent,
                           threads=threads, backend=backend,
-                          limits=StabilityLimits(max_rollout_error, max_jacobian_radius),
+                          limits=StabilityLimits(max_rollout_error, max_jacobian_radius,
+                                                 max_planner_radius),
                           envelope=envelope_grid, planner_budgets=planner_budgets,
                           log=(lambda line: None) if quiet else
                           (lambda line: typer.echo(f"rlprune: {line}", err=True)))

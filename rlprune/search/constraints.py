@@ -5,7 +5,8 @@ single episode.
 Measured as ``analysis.stability.stability_report`` measures it, on the dense agent's own
 trajectories of the search's episodes (recorded once): the multi-step dynamics rollout
 error (its largest step) and the largest spectral radius of the policy-prior loop's Jacobian
-at visited latents. Both need no env steps, so a rejected candidate costs none.
+at visited latents; for planners, optionally, that of the loop that acts (MPPI's). None
+needs env steps, so a rejected candidate costs none.
 """
 
 from __future__ import annotations
@@ -25,21 +26,24 @@ class StabilityLimits:
 
     max_rollout_error: float | None = None
     max_jacobian_radius: float | None = None
+    max_planner_radius: float | None = None
+    """Bound on the spectral radius of the loop that acts, z' = d(z, MPPI(z)) (finite
+    differences of the planner: about ten seconds per candidate on one CPU thread)."""
 
     def __post_init__(self) -> None:
-        for name, value in (("max_rollout_error", self.max_rollout_error),
-                            ("max_jacobian_radius", self.max_jacobian_radius)):
+        for name, value in vars(self).items():
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
 
     @property
     def any(self) -> bool:
-        return self.max_rollout_error is not None or self.max_jacobian_radius is not None
+        return any(value is not None for value in vars(self).values())
 
     def violations(self, stability: dict) -> dict[str, float]:
         """The measured values that break a bound."""
         measured = {"max_rollout_error": max(stability["rollout_error"]),
-                    "max_jacobian_radius": stability["jacobian_radius_max"]}
+                    "max_jacobian_radius": stability["jacobian_radius_max"],
+                    "max_planner_radius": stability.get("jacobian_radius_max_planner")}
         return {name: value for name, value in measured.items()
                 if getattr(self, name) is not None and value > getattr(self, name)}
 
@@ -69,10 +73,15 @@ class StabilityConstrained(Objective):
         if dense.latent(self.trajectories[0][0][:1]) is None:
             raise ValueError(f"{dense.kind} agent has no latent space: --max-rollout-error "
                              "and --max-jacobian-radius constrain world models")
+        if limits.max_planner_radius is not None and not hasattr(dense, "planner_action"):
+            raise ValueError(f"{dense.kind} agent does not plan: --max-planner-radius "
+                             "constrains the loop a planner acts in")
 
     def _rejected(self, agent: AgentAdapter) -> Score | None:
+        # the acting loop only where bounded: it plans 16 latents 12 times per candidate
+        samples = 0 if self.limits.max_planner_radius is None else 8
         stability = stability_report(self.dense, agent, self.trajectories, self.seed,
-                                     planner_samples=0)  # seconds per candidate
+                                     planner_samples=samples)
         broken = self.limits.violations(stability)
         return Score(float("-inf"), details={"rejected": broken}) if broken else None
 
