@@ -98,7 +98,8 @@ def prune_agent(agent: AgentAdapter, out: str | Path, target: Target,
                                           backend)
     budget = None
     if planner_budgets and target.measure == "latency" and isinstance(agent, PlannerAdapter):
-        budget = screen_budgets(agent, timing, target, objective, settings, out, log)
+        budget = screen_budgets(agent, timing, target, objective, settings, out, executor,
+                                log)
     searched, acting = (agent, timing) if budget is None else (
         budget.agent, timing.for_budget(budget.agent, budget.chosen.step_seconds))
     network_target = target if budget is None else budget.network_target

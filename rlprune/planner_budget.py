@@ -30,6 +30,7 @@ from rlprune.search.baselines import baseline_plan
 from rlprune.search.objective import Objective
 from rlprune.settings import SearchSettings, Target
 from rlprune.step_timing import StepTiming
+from rlprune.units import UnitRunner, run_units
 
 __all__ = ["BUDGETS_FILE", "BudgetChoice", "BudgetOption", "budget_options", "screen_budgets"]
 
@@ -94,9 +95,11 @@ class BudgetChoice:
 
 def screen_budgets(agent: PlannerAdapter, timing: StepTiming, target: Target,
                    objective: Objective, settings: SearchSettings, out: Path,
+                   runner: UnitRunner | None = None,
                    log: Callable[[str], None] = lambda line: None) -> BudgetChoice:
     """The best-scoring way to ``target`` (a latency target) among cheaper planner budgets
-    and network cuts; resumes from ``out`` (options already scored are not played again).
+    and network cuts, the options played side by side on ``runner``'s workers where it has
+    them; resumes from ``out`` (options already scored are not played again).
 
     Raises:
         InfeasibleTarget: no budget, with or without a network cut, reaches the target;
@@ -104,7 +107,8 @@ def screen_budgets(agent: PlannerAdapter, timing: StepTiming, target: Target,
         ValueError: ``out`` holds a screening with other settings.
     """
     path = out / BUDGETS_FILE
-    settings_key = {"threads": timing.threads, "target": target.to_dict(),
+    settings_key = {"threads": timing.threads, "backend": timing.backend,
+                    "target": target.to_dict(),
                     "objective": objective.describe(), "criterion": "magnitude",
                     "components": settings.components, "interfaces": settings.interfaces,
                     "round_to": settings.round_to}
@@ -128,15 +132,16 @@ def screen_budgets(agent: PlannerAdapter, timing: StepTiming, target: Target,
             f"cheaper planners: the fastest step measured here is "
             f"{timing.dense.median / seconds[fastest]:.2f}x (iterations={fastest[0]}, "
             f"samples={fastest[1]}{', the policy prior alone' if not fastest[0] else ''})")
-    for option in options:
-        if option.metric is None:
-            score = objective(candidates[option.spec][1])
-            option.metric, option.ci95 = score.value, score.ci95
-            log(f"planner {option.spec} "
-                + (f"with its networks cut by {100 * option.network_saving:.0f}% of its time"
-                   if option.network_saving else "alone")
-                + f": {1e3 * option.step_seconds:.1f} ms unpruned, metric "
-                  f"{option.metric:.2f} +- {option.ci95:.2f}")
+    unscored = [option for option in options if option.metric is None]
+    for index, score, _ in run_units(runner, objective,
+                                     [candidates[option.spec][1] for option in unscored]):
+        option = unscored[index]
+        option.metric, option.ci95 = score.value, score.ci95
+        log(f"planner {option.spec} "
+            + (f"with its networks cut by {100 * option.network_saving:.0f}% of its time"
+               if option.network_saving else "alone")
+            + f": {1e3 * option.step_seconds:.1f} ms unpruned, metric "
+              f"{option.metric:.2f} +- {option.ci95:.2f}")
         out.mkdir(parents=True, exist_ok=True)
         timing.save(out)  # the times above are relative to this dense step
         atomic_write_text(path, json.dumps({"settings": settings_key, "options": [

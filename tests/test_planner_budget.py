@@ -92,6 +92,14 @@ def test_a_speedup_prune_screens_budgets_and_saves_the_best(tmp_path):
     other = runner.invoke(app, [*args[:-2], "--episodes", "2"])
     assert other.exit_code == 2 and "planner-budget screening with other settings" in \
         other.output
+    # options played side by side on a process pool score as they do here
+    pool = tmp_path / "pool"
+    run = runner.invoke(app, [*args, "--out", str(pool), "--executor", "process",
+                              "--workers", "2"])
+    assert run.exit_code == 0, run.output
+    pooled = {(o["iterations"], o["samples"]): o for o in json.loads(
+        (pool / BUDGETS_FILE).read_text())["options"]}
+    assert pooled[(0, 256)]["metric"] == options[(0, 256)]["metric"]
 
 
 def test_a_target_of_nothing_removes_nothing_even_where_small_cuts_time_slower():
