@@ -267,7 +267,8 @@ def rendered(readme: str) -> str:
         table = RENDERERS[name](_load(SOURCES / f"{name}.json"))
         return f"<!-- table:{name} -->\n{table}\n<!-- /table -->"
 
-    return re.sub(r"<!-- table:(\w+) -->\n.*?\n<!-- /table -->", rebuild, readme,
+    # an empty placeholder (a new table) is filled too, and ends at its own marker
+    return re.sub(r"<!-- table:(\w+) -->\n(?:.*?\n)??<!-- /table -->", rebuild, readme,
                   flags=re.DOTALL)
 
 
