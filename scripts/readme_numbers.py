@@ -237,7 +237,8 @@ def render_robust_study(study: dict) -> str:
 RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_budgets,
              "bench_latency": render_bench_latency,
              "backends": render_backends, "robust_study": render_robust_study,
-             "robust_study_cartpole": render_robust_study, "sac_sweep": render_sweep,
+             "robust_study_cartpole": render_robust_study,
+             "robust_study_ft": render_robust_study, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep}
 COLLECTORS = {
