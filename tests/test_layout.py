@@ -13,12 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
     {"rlprune.io", "rlprune.report", "rlprune.settings", "rlprune.timing", "rlprune.adapters",
      "rlprune.models", "rlprune.layers", "rlprune.units"},
-    {"rlprune.pruning", "rlprune.analysis"},
+    {"rlprune.pruning", "rlprune.analysis", "rlprune.backends", "rlprune.export"},
     {"rlprune.search"},
-    {"rlprune.finetune", "rlprune.export", "rlprune.pipeline", "rlprune.sweep", "rlprune.zoo",
+    {"rlprune.finetune", "rlprune.pipeline", "rlprune.sweep", "rlprune.zoo",
      "rlprune.run_report", "rlprune.step_timing", "rlprune.latency_report", "rlprune.video",
-     "rlprune.html_report", "rlprune.small_dense",
-     "rlprune.backends", "rlprune.held_out"},
+     "rlprune.html_report", "rlprune.small_dense", "rlprune.planner_budget",
+     "rlprune.held_out"},
     {"rlprune.cli", "rlprune"},
 ]
 

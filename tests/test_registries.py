@@ -127,7 +127,8 @@ class NegativeMSE(Objective):
 def test_a_registered_objective_scores_candidates_through_the_cli(monkeypatch, tmp_path):
     monkeypatch.setitem(OBJECTIVES, "neg-mse", lambda agent, evaluation: NegativeMSE(
         agent.evaluation_images(evaluation.split)))
-    assert "return, psnr" in CliRunner().invoke(app, ["prune", "--help"]).output
+    assert "return, psnr" in CliRunner().invoke(app, ["prune", "--help"],
+                                                env={"COLUMNS": "200"}).output
     run = CliRunner().invoke(app, ["prune", AE, "--out", str(tmp_path), "--sparsity", "0.3",
                                    "--method", "cmaes", "--budget", "3", "--seed", "2",
                                    "--objective", "neg-mse", "--json"])
