@@ -171,7 +171,7 @@ def _measured(agent: PlannerAdapter, timing: StepTiming) -> dict[tuple[int, int]
 
 
 def budget_options(own: tuple[int, int], seconds: dict[tuple[int, int], float],
-             timing: StepTiming, target: Target) -> list[BudgetOption]:
+                   timing: StepTiming, target: Target) -> list[BudgetOption]:
     """Per sample count: the richest budget that meets the deadline alone and the next
     richer one (networks to cut); the agent's own budget (networks to cut); the policy
     prior if it meets the deadline."""
