@@ -9,8 +9,8 @@ For each agent and thread count: the latency model is calibrated on two measured
 plan (global magnitude at parameter sparsities, and magnitude ranked to predicted
 speed-ups) is predicted from the layer table, pruned physically and measured (median of
 ``--steps`` warm steps). With ``--backends eager,bf16,...`` every step runs on each
-backend in turn (calibrated per backend); speed-ups are over the dense agent on the first
-backend. Every ratio comes from this one run.
+backend in turn (layer table measured and model calibrated per backend); speed-ups are
+over the dense agent on the first backend. Every ratio comes from this one run.
 ``--episodes N`` adds each pruned agent's held-out return (seeds 1000.., full episodes;
 minutes per row for a planner on 2 cores).
 """
@@ -65,7 +65,7 @@ def bench_agent(name: str, threads: int, backend: str, args) -> list[dict]:
         with torch_threads(threads):
             return on_backend(agent, backend)
 
-    model, dense = calibrate(agent, LayerTimes(threads), args.steps, prepare)
+    model, dense = calibrate(agent, LayerTimes(threads, backend=backend), args.steps, prepare)
     rows = [{"agent": name, "threads": threads, "backend": backend, "plan": "dense",
              "params": 0.0,
              "overhead_ms": 1e3 * model.overhead, "scale": model.scale,

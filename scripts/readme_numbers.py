@@ -143,6 +143,30 @@ def render_bench_latency(bench: dict) -> str:
     return _table(["agent", "threads", "plan", "predicted ms", "measured ms", "error"], rows)
 
 
+def collect_bench_latency_repeats(runs: Path) -> dict:
+    """Prediction errors of repeated whole runs of scripts/bench_latency.py, by agent and
+    thread count: how often within 15%, and the largest."""
+    errors: dict[str, list[float]] = {}
+    files = sorted(runs.glob("run_*.json"))
+    for path in files:
+        for row in _load(path)["rows"]:
+            if "error_pct" in row:
+                errors.setdefault(f"{row['agent']}|{row['threads']}", []).append(
+                    row["error_pct"])
+    return {"runs": len(files), "errors": errors}
+
+
+def render_bench_latency_repeats(study: dict) -> str:
+    rows = []
+    for key, errors in study["errors"].items():
+        agent, threads = key.split("|")
+        within = sum(abs(e) <= 15 for e in errors)
+        rows.append((agent, threads, f"{within} of {len(errors)}",
+                     f"{max(errors, key=abs):+.1f}%"))
+    return _table(["agent", "threads", f"predictions within 15% ({study['runs']} runs)",
+                   "largest error"], rows)
+
+
 def collect_backends(runs: Path, dense_eval: Path) -> dict:
     """Step times per backend (one ``rlprune latency`` run) and the returns evaluated."""
     rows = {r["backend"]: {"step_ms": r["median_ms"], "speedup": r["speedup"]}
@@ -236,6 +260,7 @@ def render_robust_study(study: dict) -> str:
 
 RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_budgets,
              "bench_latency": render_bench_latency,
+             "bench_latency_repeats": render_bench_latency_repeats,
              "backends": render_backends, "robust_study": render_robust_study,
              "robust_study_cartpole": render_robust_study,
              "robust_study_ft": render_robust_study, "sac_sweep": render_sweep,
@@ -245,6 +270,8 @@ COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "deadline_budgets": lambda: collect_deadline_budgets(ROOT / "results" / "deadline"),
     "bench_latency": lambda: _load(ROOT / "results" / "bench_latency.json"),
+    "bench_latency_repeats": lambda: collect_bench_latency_repeats(
+        ROOT / "results" / "bench_latency_runs"),
     "backends": lambda: collect_backends(ROOT / "results" / "backends",
                                          ROOT / "results" / "deadline" / "eval-dense.json"),
     "sac_sweep": lambda: collect_sweep(ROOT / "results" / "sweep-sac"),
