@@ -245,7 +245,7 @@ def render_finetuned_sweep(study: dict) -> str:
         lines.append((f"{float(rho):.0%}, + {study['finetune']} distillation steps",
                       *(f"{row[m + '+ft']:.0f} ({_percent(row[m + '+ft'] / dense)})"
                         for m in methods)))
-    return _table(["actor sparsity", *methods], lines) + (
+    return _table([study.get("sparsity_header", "actor sparsity"), *methods], lines) + (
         f"\n\n(dense: {dense:.0f} +- {study['dense'][1]:.0f} on the same episodes)")
 
 
@@ -265,7 +265,8 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "robust_study_cartpole": render_robust_study,
              "robust_study_ft": render_robust_study, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
-             "finetune_sac_hopper": render_finetuned_sweep}
+             "finetune_sac_hopper": render_finetuned_sweep,
+             "finetune_tdmpc2_cartpole": render_finetuned_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "deadline_budgets": lambda: collect_deadline_budgets(ROOT / "results" / "deadline"),
@@ -278,6 +279,9 @@ COLLECTORS = {
     "paper_sac_halfcheetah": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-halfcheetah"),
     "paper_sac_hopper": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-hopper"),
     "finetune_sac_hopper": lambda: collect_sweep(ROOT / "results" / "sweep-hopper-ft"),
+    "finetune_tdmpc2_cartpole": lambda: {
+        **collect_sweep(ROOT / "results" / "sweep-cartpole-70"),
+        "sparsity_header": "sparsity (all components)"},
 }
 """Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
 scripts/robust_study.py --readme)."""
