@@ -72,7 +72,6 @@ class StepTiming:
                 raise TypeError(f"{agent.kind} agent does not act: a speed-up or latency "
                                 "target needs a control step to time")
             return timing
-        prepared = timing.on_backend(agent)  # an agent that cannot run there fails now
         saved = out / LATENCY_FILE
         if saved.exists():
             data = json.loads(saved.read_text())
@@ -80,10 +79,12 @@ class StepTiming:
                 model = LatencyModel(ComponentGrouper(agent), LayerTimes.from_dict(
                     data["table"]), data["overhead"], data["scale"])
                 return cls(threads, Timing(data["dense_seconds"]), model, backend=backend)
+        prepared = timing.on_backend(agent)  # an agent that cannot run there fails now
         if not required:  # the report's measured times need no model
             timing.dense = measure_step(prepared, threads)
             return timing
-        timing.model, timing.dense = calibrate(agent, times, prepare=timing.on_backend)
+        timing.model, timing.dense = calibrate(
+            agent, times, prepare=lambda a: prepared if a is agent else timing.on_backend(a))
         return timing
 
     def on_backend(self, agent: AgentAdapter) -> AgentAdapter:
