@@ -4,11 +4,14 @@ pruning, measured").
     .venv/bin/python scripts/robust_study.py [--agent sac-halfcheetah] [--out results/robust]
         [--sparsities 0.5,0.8] [--search-systems SPEC] [--held-out-grid SPEC]
         [--executor process --workers 2] [--readme [--readme-name robust_study]]
+        [--scratch 0.8=runs/scratch-sac-80/agent.zip]
 
 For each sparsity: global magnitude; CMA-ES on the nominal return; CMA-ES on the worst
 return over seeded random systems (mass, friction, observation noise drawn from ranges);
 and the distill-small baseline (the pruned widths, fresh weights, distilled from the dense
-agent). Every agent, the dense one included, is then evaluated on a grid of systems the
+agent); with ``--scratch RHO=PATH``, a small dense agent of those widths trained from scratch
+with the dense agent's env-step budget (``scripts/train_sb3.py --actor-arch``). Every agent,
+the dense one included, is then evaluated on a grid of systems the
 searches never played (other values, other episode seeds). Writes ``OUT/study.json`` (and
 ``results/readme/NAME.json`` with ``--readme``); searches and held-out points resume from
 ``OUT``. ``--executor`` spreads candidates and held-out points over workers (same rows).
@@ -62,7 +65,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--readme", action="store_true",
                         help="also write results/readme/NAME.json")
     parser.add_argument("--readme-name", default="robust_study")
+    parser.add_argument("--scratch", action="append", default=[], metavar="RHO=PATH",
+                        help="a small agent trained from scratch, shown as the row "
+                             "'scratch-small RHO' (repeatable)")
     return parser.parse_args()
+
+
+def scratch_agents(specs: list[str]) -> dict[str, rlprune.AgentAdapter]:
+    """``["0.8=path.zip"]`` -> ``{"scratch-small 80%": agent}``."""
+    agents = {}
+    for spec in specs:
+        rho, sep, path = spec.partition("=")
+        try:
+            label = f"scratch-small {float(rho):.0%}"
+        except ValueError:
+            label = ""
+        if not sep or not label or not path:
+            raise SystemExit(f"--scratch takes RHO=PATH (e.g. 0.8=runs/small/agent.zip), "
+                             f"got {spec!r}")
+        agents[label] = rlprune.load_agent(path)
+    return agents
 
 
 def main() -> None:
@@ -100,6 +122,7 @@ def main() -> None:
                 print(f"{name}+ft {rho:.0%}: validation {report['metric']:.1f} vs "
                       f"{report['untuned_metric']:.1f} untuned ({verdict})", flush=True)
         agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
+    agents.update(scratch_agents(args.scratch))
     rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
                             else dense.describe()["task"], grid, out / "held-out",
                             episodes=args.held_out_episodes, seed=1000,

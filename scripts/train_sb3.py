@@ -8,6 +8,10 @@ RUN_DIR; running the same command again continues from them. ``agent.zip`` is th
 acting model; ``eval.csv`` logs seeded deterministic evaluations and ``best.zip`` keeps
 the best-evaluated snapshot (off-policy returns swing between evaluations: on Hopper
 1831 at 160k steps, 925 at 180k), so a good policy is never overwritten.
+
+``--actor-arch 86,132`` trains a smaller actor beside full-size critics: the from-scratch
+baseline of issue #20 (a dense actor of a pruned actor's widths, same env-step budget;
+``scripts/robust_study.py --scratch``).
 """
 
 from __future__ import annotations
@@ -62,6 +66,25 @@ def best_return(eval_csv: Path, exclude_last: bool = False) -> float:
     return max((float(r["mean_return"]) for r in rows), default=float("-inf"))
 
 
+def widths(text: str) -> list[int]:
+    """``"86,132"`` -> ``[86, 132]``, refusing anything but positive integers."""
+    try:
+        values = [int(w) for w in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise SystemExit(f"widths must be positive integers separated by commas, got {text!r}")
+    return values
+
+
+def net_arch(shared: str, actor: str | None, off_policy: bool) -> list[int] | dict:
+    """SB3's ``net_arch``: one list for every network, or the actor's own widths beside the
+    critics' (``pi``/``qf`` off-policy, ``pi``/``vf`` on-policy)."""
+    if actor is None:
+        return widths(shared)
+    return {"pi": widths(actor), "qf" if off_policy else "vf": widths(shared)}
+
+
 def save(model, run_dir: Path) -> None:
     atomic_write(run_dir / "agent.zip", lambda tmp: model.save(tmp + ".zip") or
                  os.replace(tmp + ".zip", tmp))
@@ -79,6 +102,9 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=20_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--net-arch", default="256,256", help="hidden widths of every network")
+    parser.add_argument("--actor-arch", default=None,
+                        help="hidden widths of the actor alone (default: --net-arch)")
     parser.add_argument("--run-dir", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -94,7 +120,9 @@ def main() -> None:
     else:
         off_policy = {"buffer_size": args.steps} if hasattr(algo, "save_replay_buffer") else {}
         model = algo("MlpPolicy", env, seed=args.seed, device="cpu",
-                     policy_kwargs={"net_arch": [256, 256]}, **off_policy)
+                     policy_kwargs={"net_arch": net_arch(args.net_arch, args.actor_arch,
+                                                         off_policy=bool(off_policy))},
+                     **off_policy)
     evaluator = ClosedLoopEvaluator(args.env, episodes=args.eval_episodes, seed=10_000)
     remaining = args.steps - model.num_timesteps
     if remaining > 0:

@@ -211,6 +211,10 @@ class TrainConfig:
     shipped agents keep the default planner for acting."""
     collect_samples: int = 256
     """MPPI samples while collecting data (see ``collect_iterations``)."""
+    widths_of: str = ""
+    """A tdmpc2 agent file (a pruned one, say) whose hidden widths the model takes instead
+    of the size preset's; its weights are not used. This trains the from-scratch small
+    dense baseline of a pruned agent: the same architecture, fresh weights, the same budget."""
 
     def __post_init__(self) -> None:
         if self.size not in SIZE_PRESETS:

@@ -19,8 +19,8 @@ from tqdm import tqdm
 import envs
 from tdmpc2.agent import TDMPC2Agent, heuristic_discount
 from tdmpc2.buffer import ReplayBuffer
-from tdmpc2.checkpoint import atomic_save, save_agent
-from tdmpc2.config import PlannerConfig, TrainConfig, model_config_for
+from tdmpc2.checkpoint import atomic_save, read_checkpoint, save_agent
+from tdmpc2.config import ModelConfig, PlannerConfig, TrainConfig, model_config_for
 from tdmpc2.evaluation import evaluate_returns
 from tdmpc2.planner import MPPIPlanner
 
@@ -50,6 +50,9 @@ class Trainer:
         action_dim = int(np.prod(self.env.action_space.shape))
         self.episode_length = envs.episode_length(self.env)
         model_cfg = model_config_for(cfg.size, obs_dim, action_dim)
+        if cfg.widths_of:
+            model_cfg = dataclasses.replace(model_cfg, hidden_widths=_widths_of(
+                cfg.widths_of, model_cfg))
         self.agent = TDMPC2Agent(model_cfg, planner_cfg, heuristic_discount(
             self.episode_length, cfg), train_cfg=cfg, seed=cfg.seed)
         collect = self.agent.planner_cfg.reduced(cfg.collect_iterations, cfg.collect_samples)
@@ -180,3 +183,17 @@ class Trainer:
                     last_save = self.env_steps // cfg.save_every
                     self._save_resume()
         return result
+
+
+def _widths_of(path: str, model_cfg: ModelConfig) -> dict[str, list[int]]:
+    """The hidden widths of the agent at ``path``, refused unless it is the same
+    architecture as ``model_cfg`` apart from them (same task dimensions and size preset)."""
+    other = read_checkpoint(path)["model_config"]
+    mismatched = [key for key in ("obs_dim", "action_dim", "latent_dim", "mlp_dim", "enc_dim",
+                                  "num_enc_layers", "num_q")
+                  if other[key] != getattr(model_cfg, key)]
+    if mismatched:
+        raise ValueError(f"{path} is not this task's size-preset model: "
+                         + ", ".join(f"{key} {other[key]} vs {getattr(model_cfg, key)}"
+                                     for key in mismatched))
+    return {name: list(widths) for name, widths in other["hidden_widths"].items()}

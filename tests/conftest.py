@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 # Headless machines have no display: render through EGL unless the user chose a backend.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -73,3 +75,12 @@ def batched_and_singles(agent, env: str = "dmc/cartpole-swingup", seed: int = 7,
 
     return evaluator(3, seed).evaluate(agent), [evaluator(1, seed + i).evaluate(agent)
                                                 for i in range(3)]
+
+
+def load_script(name: str):
+    """A module of ``scripts/`` (not a package), imported from its file."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

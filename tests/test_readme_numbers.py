@@ -3,20 +3,18 @@ when a number in the README drifts from them."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "readme_numbers.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("readme_numbers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("readme_numbers")
 
 
 def check(readme: Path = ROOT / "README.md") -> bool:
