@@ -32,7 +32,7 @@ from rlprune.io import atomic_write_text
 from rlprune.search import baseline_plan, make_executor, objective_for, search
 from rlprune.search.visited import VisitedInputs
 from rlprune.settings import Evaluation
-from rlprune.small_dense import small_dense_baseline
+from rlprune.small_dense import TrainedSmallAgents, small_dense_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH_SYSTEMS = "mass=0.6~1.4,friction=0.6~1.4,obs_noise=0~0.04,draws=6"
@@ -71,22 +71,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def scratch_agents(specs: list[str]) -> dict[str, rlprune.AgentAdapter]:
-    """``["0.8=path.zip"]`` -> ``{"scratch-small 80%": agent}``."""
-    agents = {}
-    for spec in specs:
-        rho, sep, path = spec.partition("=")
-        try:
-            label = f"scratch-small {float(rho):.0%}"
-        except ValueError:
-            label = ""
-        if not sep or not label or not path:
-            raise SystemExit(f"--scratch takes RHO=PATH (e.g. 0.8=runs/small/agent.zip), "
-                             f"got {spec!r}")
-        agents[label] = rlprune.load_agent(path)
-    return agents
-
-
 def main() -> None:
     args = parse_args()
     out = Path(args.out)
@@ -122,7 +106,10 @@ def main() -> None:
                 print(f"{name}+ft {rho:.0%}: validation {report['metric']:.1f} vs "
                       f"{report['untuned_metric']:.1f} untuned ({verdict})", flush=True)
         agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
-    agents.update(scratch_agents(args.scratch))
+    trained = TrainedSmallAgents.parse(args.scratch)
+    trained.check(list(trained.files))
+    agents.update({f"scratch-small {rho:.0%}": trained(dense, rho, 0)[0]
+                   for rho in trained.files})
     rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
                             else dense.describe()["task"], grid, out / "held-out",
                             episodes=args.held_out_episodes, seed=1000,

@@ -159,6 +159,10 @@ CASES = [
     ([*SWEEP, "--sparsities", "0.2,x"], "--sparsities takes"),
     ([*SWEEP, "--methods", "magnitude,prune-all"], "unknown methods"),
     ([*SWEEP, "--sparsities", "1.2"], r"sparsity must be in \[0, 1\)"),
+    ([*SWEEP, "--sparsities", "0.5,0.8", "--methods", "scratch-small", "--scratch",
+      "0.5=FILE"], r"scratch-small has no trained agent for sparsities \[0.8\]"),
+    ([*SWEEP, "--sparsities", "0.5", "--scratch", "half=FILE"], "--scratch takes RHO=PATH"),
+    ([*SWEEP, "--sparsities", "0.5", "--scratch", "0.5=MISSING"], "no trained small agent at"),
     # output paths and runs
     (["prune", AE, "--out", "FILE", "--sparsity", "0.5"], "is a file, not a run directory"),
     (["export", AE, "--onnx", "FILE"], "File exists: .*file.txt"),

@@ -3,6 +3,7 @@ distilled from the dense agent on its visited states."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,24 @@ def test_train_sb3_gives_the_actor_its_own_widths():
     assert train_sb3.net_arch("256,256", None, off_policy=True) == [256, 256]
     with pytest.raises(SystemExit, match="positive integers"):
         train_sb3.net_arch("256,256", "86,x", off_policy=True)
+
+
+def test_a_sweep_shows_a_trained_small_agent_as_a_scratch_small_row(tmp_path):
+    """The row is the file's agent, evaluated like every other row: here the file holds
+    the magnitude-pruned network itself, so both rows must agree exactly."""
+    from typer.testing import CliRunner
+
+    from rlprune.cli import app
+
+    dense = rlprune.load_agent("digits-autoencoder")
+    small = rlprune.prune_physically(dense, rlprune.search.baseline_plan(
+        rlprune.ComponentGrouper(dense), "magnitude", 0.5, 0.01))
+    small.save(tmp_path / "small.pt")
+    result = CliRunner().invoke(app, [
+        "sweep", "digits-autoencoder", "--out", str(tmp_path / "run"), "--sparsities", "0.5",
+        "--methods", "magnitude", "--scratch", f"0.5={tmp_path / 'small.pt'}", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads(result.stdout)["rows"]}
+    assert set(rows) == {"dense", "magnitude", "scratch-small"}
+    assert rows["scratch-small"]["metric"] == rows["magnitude"]["metric"]
+    assert abs(rows["scratch-small"]["sparsity"] - rows["magnitude"]["sparsity"]) < 1e-9

@@ -236,7 +236,8 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           methods: str = typer.Option("magnitude,random,cmaes", help="comma-separated: "
                                       + _methods_help() + "; distill-small: a small dense "
                                       "network of the pruned widths, distilled afresh from "
-                                      "the dense agent"),
+                                      "the dense agent; scratch-small: the agents of "
+                                      "--scratch"),
           tol: float = TOL,
           budget: int = BUDGET,
           env: str = typer.Option(None, help="env spec (default: the agent's task)"),
@@ -250,6 +251,9 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
           finetune: int = typer.Option(0, help="distillation steps: adds METHOD+ft rows"),
           distill_steps: int = typer.Option(1000, help="distillation steps of the "
                                             "distill-small baseline"),
+          scratch: list[str] = typer.Option(None, help="RHO=PATH: a small agent trained "
+                                            "from scratch, the scratch-small row at RHO "
+                                            "(repeatable)"),
           video: bool = typer.Option(False, "--video", help="film the dense agent beside "
                                      "each method's at the highest sparsity, on the first "
                                      "held-out episode"),
@@ -272,7 +276,12 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
         from rlprune.report import markdown_table
         from rlprune.search import make_executor, objective_for
         from rlprune.search.visited import VisitedInputs
-        from rlprune.small_dense import SMALL_DENSE, small_dense_baseline
+        from rlprune.small_dense import (
+            SCRATCH_SMALL,
+            SMALL_DENSE,
+            TrainedSmallAgents,
+            small_dense_baseline,
+        )
         from rlprune.sweep import COLUMNS, write_sweep_report
         from rlprune.sweep import sweep as run_sweep
         from rlprune.video import film_sweep
@@ -287,11 +296,17 @@ def sweep(agent: str = typer.Argument(..., help="checkpoint path or shipped name
                 adapter, env, episodes=1, seed=held_out.seed,
                 max_episode_steps=eval_max_episode_steps)
         searched = objective_for(adapter, evaluation, objective)
+        names = _names(methods) or []
+        if scratch and SCRATCH_SMALL not in names:
+            names.append(SCRATCH_SMALL)  # files given: their rows are wanted
         extra = {SMALL_DENSE: small_dense_baseline(VisitedInputs(searched, adapter, out),
                                                    distill_steps, tol)} \
-            if SMALL_DENSE in (_names(methods) or []) else {}
-        rows = run_sweep(adapter, searched, targets,
-                         _names(methods) or [], out, tol=tol,
+            if SMALL_DENSE in names else {}
+        if SCRATCH_SMALL in names:
+            extra[SCRATCH_SMALL] = trained = TrainedSmallAgents.parse(
+                scratch or [], lambda path: _load(str(path), task, None, planner))
+            trained.check(targets)
+        rows = run_sweep(adapter, searched, targets, names, out, tol=tol,
                          budget=budget, seed=seed, criterion=criterion,
                          interfaces=tuple(_names(interfaces) or ()), round_to=round_to,
                          report_objective=objective_for(adapter, held_out, objective),
