@@ -285,7 +285,8 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "bench_latency_repeats": render_bench_latency_repeats,
              "backends": render_backends, "robust_study": render_robust_study,
              "robust_study_cartpole": render_robust_study,
-             "robust_study_ft": render_robust_study, "sac_sweep": render_sweep,
+             "robust_study_ft": render_robust_study,
+             "robust_study_ft16": render_robust_study, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep,
              "finetune_tdmpc2_cartpole": render_finetuned_sweep}
