@@ -237,7 +237,7 @@ def _percent(share: float) -> str:
 def render_sweep(study: dict) -> str:
     dense = study["dense"][0]
     methods = list(next(iter(study["rows"].values())))
-    return _table(["actor sparsity", *methods], [
+    return _table([study.get("sparsity_header", "actor sparsity"), *methods], [
         (f"{float(rho):.0%}", *(f"{row[m]:.0f} ({_percent(row[m] / dense)})" for m in methods))
         for rho, row in study["rows"].items()]) + (
         f"\n\n(dense: {study['dense'][0]:.0f} +- {study['dense'][1]:.0f} on the same episodes"
@@ -289,7 +289,8 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "robust_study_ft16": render_robust_study, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep,
-             "finetune_tdmpc2_cartpole": render_finetuned_sweep}
+             "finetune_tdmpc2_cartpole": render_finetuned_sweep,
+             "why_prune_cartpole": render_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "deadline_budgets": lambda: collect_deadline_budgets(ROOT / "results" / "deadline"),
@@ -304,6 +305,9 @@ COLLECTORS = {
     "finetune_sac_hopper": lambda: collect_sweep(ROOT / "results" / "sweep-hopper-ft"),
     "finetune_tdmpc2_cartpole": lambda: {
         **collect_sweep(ROOT / "results" / "sweep-cartpole-70"),
+        "sparsity_header": "sparsity (all components)"},
+    "why_prune_cartpole": lambda: {
+        **collect_sweep(ROOT / "results" / "why-prune-cartpole"),
         "sparsity_header": "sparsity (all components)"},
 }
 """Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
