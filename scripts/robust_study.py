@@ -73,6 +73,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    trained = TrainedSmallAgents.parse(args.scratch)
+    trained.check(list(trained.files))  # a missing file fails now, not after the searches
     out = Path(args.out)
     dense = rlprune.load_agent(args.agent)
     nominal = Evaluation(None, args.episodes, 0, args.max_episode_steps, race=True)
@@ -106,8 +108,6 @@ def main() -> None:
                 print(f"{name}+ft {rho:.0%}: validation {report['metric']:.1f} vs "
                       f"{report['untuned_metric']:.1f} untuned ({verdict})", flush=True)
         agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
-    trained = TrainedSmallAgents.parse(args.scratch)
-    trained.check(list(trained.files))
     agents.update({f"scratch-small {rho:.0%}": trained(dense, rho, 0)[0]
                    for rho in trained.files})
     rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
