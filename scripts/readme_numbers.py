@@ -206,28 +206,6 @@ def collect_sweep(run: Path) -> dict:
             **({"achieved": missed} if missed else {})}
 
 
-def collect_world_model(run: Path, methods: list[str] | None = None) -> dict:
-    """What each pruned world model keeps, per sparsity and method (``methods``: the rows
-    to keep, in order; default all): the one-step latent rollout error, the policy-prior
-    loop's Jacobian radius and the search's env steps, from a sweep's ``sweep.json``."""
-    rows = [r for r in _load(run / "sweep.json")["rows"]
-            if r["method"] != "dense" and (methods is None or r["method"] in methods)]
-    order = {m: i for i, m in enumerate(methods or [])}
-    rows.sort(key=lambda r: (r["target"], order.get(r["method"], 0)))
-    return {"rows": [{"sparsity": r["target"], "method": r["method"],
-                      "rollout_error": r["rollout_error"][0],
-                      "jacobian_radius_max": r["jacobian_radius_max"],
-                      "search_env_steps": r["search_env_steps"]} for r in rows]}
-
-
-def render_world_model(study: dict) -> str:
-    return _table(["sparsity", "method", "one-step latent rollout error",
-                   "closed-loop Jacobian radius (max)", "search env steps"], [
-        (f"{row['sparsity']:.0%}", row["method"], f"{row['rollout_error']:.3f}",
-         f"{row['jacobian_radius_max']:.2f}", f"{row['search_env_steps']:,}")
-        for row in study["rows"]])
-
-
 def _percent(share: float) -> str:
     """A share as a whole percentage, without a negative zero."""
     text = f"{share:.0%}"
