@@ -206,6 +206,12 @@ def collect_sweep(run: Path) -> dict:
             **({"achieved": missed} if missed else {})}
 
 
+def collect_whole_agent_sweep(run: Path) -> dict:
+    """``collect_sweep`` of a sweep that prunes every component (a world model), so its
+    table says so instead of "actor sparsity"."""
+    return {**collect_sweep(run), "sparsity_header": "sparsity (all components)"}
+
+
 def _percent(share: float) -> str:
     """A share as a whole percentage, without a negative zero."""
     text = f"{share:.0%}"
@@ -281,12 +287,10 @@ COLLECTORS = {
     "paper_sac_halfcheetah": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-halfcheetah"),
     "paper_sac_hopper": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-hopper"),
     "finetune_sac_hopper": lambda: collect_sweep(ROOT / "results" / "sweep-hopper-ft"),
-    "finetune_tdmpc2_cartpole": lambda: {
-        **collect_sweep(ROOT / "results" / "sweep-cartpole-70"),
-        "sparsity_header": "sparsity (all components)"},
-    "why_prune_cartpole": lambda: {
-        **collect_sweep(ROOT / "results" / "why-prune-cartpole"),
-        "sparsity_header": "sparsity (all components)"},
+    "finetune_tdmpc2_cartpole": lambda: collect_whole_agent_sweep(
+        ROOT / "results" / "sweep-cartpole-70"),
+    "why_prune_cartpole": lambda: collect_whole_agent_sweep(
+        ROOT / "results" / "why-prune-cartpole"),
 }
 """Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
 scripts/robust_study.py --readme)."""
