@@ -212,6 +212,33 @@ def collect_whole_agent_sweep(run: Path) -> dict:
     return {**collect_sweep(run), "sparsity_header": "sparsity (all components)"}
 
 
+def collect_world_model_rows(run: Path, methods: list[str], targets: list[float]) -> dict:
+    """Per target and method of a world-model sweep: the held-out return with its CI, the
+    search's env steps, the one-step latent rollout error and the largest closed-loop
+    Jacobian spectral radius (the policy-prior loop), in the order given."""
+    rows = _load(run / "sweep.json")["rows"]
+    dense = next(r for r in rows if r["method"] == "dense")
+    found = {(r["method"], r["target"]): r for r in rows}
+    return {"dense": [dense["metric"], dense["ci95"]], "rows": [
+        {"target": rho, "method": method, "metric": row["metric"], "ci95": row["ci95"],
+         "search_env_steps": row["search_env_steps"], "rollout_error": row["rollout_error"][0],
+         "jacobian_radius_max": row["jacobian_radius_max"]}
+        for rho in targets for method in methods for row in [found[(method, rho)]]]}
+
+
+def render_world_model_rows(study: dict) -> str:
+    dense = study["dense"][0]
+    several = len({row["target"] for row in study["rows"]}) > 1
+    return _table([*(["sparsity"] if several else []), "method", "return (% dense)",
+                   "search env steps", "one-step latent rollout error",
+                   "closed-loop Jacobian radius (max)"], [
+        (*([f"{row['target']:.0%}"] if several else []), row["method"],
+         f"{row['metric']:.1f} +- {row['ci95']:.1f} ({_percent(row['metric'] / dense)})",
+         f"{row['search_env_steps']:,}", f"{row['rollout_error']:.3f}",
+         f"{row['jacobian_radius_max']:.2f}") for row in study["rows"]]) + (
+        f"\n\n(dense: {dense:.1f} +- {study['dense'][1]:.1f} on the same episodes)")
+
+
 def _percent(share: float) -> str:
     """A share as a whole percentage, without a negative zero."""
     text = f"{share:.0%}"
@@ -274,7 +301,9 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep,
              "finetune_tdmpc2_cartpole": render_finetuned_sweep,
-             "why_prune_cartpole": render_sweep}
+             "why_prune_cartpole": render_sweep,
+             "methods_tdmpc2_cartpole": render_world_model_rows,
+             "finetune_tdmpc2_cartpole_80_90": render_finetuned_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "deadline_budgets": lambda: collect_deadline_budgets(ROOT / "results" / "deadline"),
@@ -291,6 +320,11 @@ COLLECTORS = {
         ROOT / "results" / "sweep-cartpole-70"),
     "why_prune_cartpole": lambda: collect_whole_agent_sweep(
         ROOT / "results" / "why-prune-cartpole"),
+    "methods_tdmpc2_cartpole": lambda: collect_world_model_rows(
+        ROOT / "results" / "sweep-cartpole-50",
+        ["magnitude", "random", "activation", "gradient", "grid", "cmaes"], [0.5]),
+    "finetune_tdmpc2_cartpole_80_90": lambda: collect_whole_agent_sweep(
+        ROOT / "results" / "sweep-cartpole-80-90"),
 }
 """Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
 scripts/robust_study.py --readme)."""

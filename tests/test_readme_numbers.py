@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import load_script
+from rlprune.analysis.evaluate import ClosedLoopEvaluator
+from rlprune.search import ReturnObjective
+from rlprune.sweep import sweep
+from tests.conftest import load_script, small_tdmpc2
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "readme_numbers.py"
@@ -42,3 +45,22 @@ def test_an_empty_placeholder_is_filled_and_the_text_after_it_kept():
     end = readme.index("<!-- /table -->", start)
     emptied = readme[:start] + "<!-- table:deadline_budgets -->\n" + readme[end:]
     assert emptied != readme and _script().rendered(emptied) == readme
+
+
+def test_a_world_model_sweep_renders_its_returns_steps_and_stability(tmp_path):
+    def episodes(seed: int) -> ReturnObjective:
+        return ReturnObjective(ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2,
+                                                   seed=seed, action_repeat=2,
+                                                   max_episode_steps=10))
+    rows = sweep(small_tdmpc2(), episodes(0), [0.3], ["magnitude", "random"], tmp_path,
+                 report_objective=episodes(1000), log=lambda _: None)
+    script = _script()
+    study = script.collect_world_model_rows(tmp_path, ["random", "magnitude"], [0.3])
+    assert [row["method"] for row in study["rows"]] == ["random", "magnitude"]
+    table = script.render_world_model_rows(study).splitlines()
+    magnitude, dense = rows[1], rows[0]
+    assert table[-3] == (
+        f"| magnitude | {magnitude['metric']:.1f} +- {magnitude['ci95']:.1f} "
+        f"({magnitude['metric'] / dense['metric']:.0%}) | 0 | "
+        f"{magnitude['rollout_error'][0]:.3f} | {magnitude['jacobian_radius_max']:.2f} |")
+    assert table[-1].startswith(f"(dense: {dense['metric']:.1f} +- ")
