@@ -239,6 +239,36 @@ def render_world_model_rows(study: dict) -> str:
         f"\n\n(dense: {dense:.1f} +- {study['dense'][1]:.1f} on the same episodes)")
 
 
+def collect_component_cuts(run: Path, dense: str, methods: list[str], target: float) -> dict:
+    """The share of each component's parameters a sweep's pruned agents removed at
+    ``target`` (from their saved files); numbered components of one kind (Q0..Q4) count
+    together."""
+    import rlprune  # only collecting needs torch; rendering reads the JSON
+
+    def sizes(agent) -> dict[str, int]:
+        kinds: dict[str, int] = {}
+        for name, component in agent.components().items():
+            kind = re.sub(r"\d+$", "", name)
+            kinds[kind] = kinds.get(kind, 0) + sum(p.numel() for p in
+                                                   component.module.parameters())
+        return kinds
+
+    before = sizes(rlprune.load_agent(dense))
+    rows = {(r["method"], r["target"]): r for r in _load(run / "sweep.json")["rows"]}
+    cuts = {}
+    for method in methods:
+        after = sizes(rlprune.load_agent(run / rows[(method, target)]["agent_file"]))
+        cuts[method] = {kind: 1 - after[kind] / before[kind] for kind in before}
+    return {"target": target, "cuts": cuts}
+
+
+def render_component_cuts(study: dict) -> str:
+    kinds = list(next(iter(study["cuts"].values())))
+    return _table(["method", *kinds], [
+        (method, *(_percent(cut[kind]) for kind in kinds))
+        for method, cut in study["cuts"].items()])
+
+
 def _percent(share: float) -> str:
     """A share as a whole percentage, without a negative zero."""
     text = f"{share:.0%}"
@@ -303,6 +333,7 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "finetune_tdmpc2_cartpole": render_finetuned_sweep,
              "why_prune_cartpole": render_sweep,
              "methods_tdmpc2_cartpole": render_world_model_rows,
+             "component_cuts_tdmpc2_cartpole": render_component_cuts,
              "finetune_tdmpc2_cartpole_80_90": render_finetuned_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
@@ -323,6 +354,9 @@ COLLECTORS = {
     "methods_tdmpc2_cartpole": lambda: collect_world_model_rows(
         ROOT / "results" / "sweep-cartpole-50",
         ["magnitude", "random", "activation", "gradient", "grid", "cmaes"], [0.5]),
+    "component_cuts_tdmpc2_cartpole": lambda: collect_component_cuts(
+        ROOT / "results" / "sweep-cartpole-50", "cartpole-swingup",
+        ["magnitude", "activation", "gradient", "grid", "cmaes"], 0.5),
     "finetune_tdmpc2_cartpole_80_90": lambda: collect_whole_agent_sweep(
         ROOT / "results" / "sweep-cartpole-80-90"),
 }

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rlprune.analysis.evaluate import ClosedLoopEvaluator
 from rlprune.search import ReturnObjective
 from rlprune.sweep import sweep
@@ -52,15 +54,28 @@ def test_a_world_model_sweep_renders_its_returns_steps_and_stability(tmp_path):
         return ReturnObjective(ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2,
                                                    seed=seed, action_repeat=2,
                                                    max_episode_steps=10))
-    rows = sweep(small_tdmpc2(), episodes(0), [0.3], ["magnitude", "random"], tmp_path,
+    dense = small_tdmpc2()
+    dense.save(tmp_path / "dense.pt")
+    rows = sweep(dense, episodes(0), [0.3], ["magnitude", "random"], tmp_path,
                  report_objective=episodes(1000), log=lambda _: None)
     script = _script()
     study = script.collect_world_model_rows(tmp_path, ["random", "magnitude"], [0.3])
     assert [row["method"] for row in study["rows"]] == ["random", "magnitude"]
     table = script.render_world_model_rows(study).splitlines()
-    magnitude, dense = rows[1], rows[0]
+    magnitude, dense_row = rows[1], rows[0]
     assert table[-3] == (
         f"| magnitude | {magnitude['metric']:.1f} +- {magnitude['ci95']:.1f} "
-        f"({magnitude['metric'] / dense['metric']:.0%}) | 0 | "
+        f"({magnitude['metric'] / dense_row['metric']:.0%}) | 0 | "
         f"{magnitude['rollout_error'][0]:.3f} | {magnitude['jacobian_radius_max']:.2f} |")
-    assert table[-1].startswith(f"(dense: {dense['metric']:.1f} +- ")
+    assert table[-1].startswith(f"(dense: {dense_row['metric']:.1f} +- ")
+    # the components' shares removed, weighted by their sizes, are the row's sparsity
+    cuts = script.collect_component_cuts(tmp_path, str(tmp_path / "dense.pt"), ["magnitude"],
+                                         0.3)["cuts"]["magnitude"]
+    sizes = {}
+    for name, component in dense.components().items():
+        kind = name.rstrip("0123456789")
+        sizes[kind] = sizes.get(kind, 0) + sum(p.numel() for p in component.module.parameters())
+    assert sum(cuts[kind] * sizes[kind] for kind in sizes) / sum(sizes.values()) == (
+        pytest.approx(magnitude["sparsity"]))
+    assert "| magnitude | " in script.render_component_cuts({"target": 0.3, "cuts": {
+        "magnitude": cuts}})
