@@ -269,6 +269,33 @@ def render_component_cuts(study: dict) -> str:
         for method, cut in study["cuts"].items()])
 
 
+def collect_bench_search(runs: list[Path]) -> dict:
+    """Grid vs the gradient's budget-1 answer at each sparsity (``scripts/bench_search.py``
+    JSON outputs, one per sparsity)."""
+    keep = ("held_out_mean", "held_out_ci95", "env_steps", "evaluations")
+    return {"rows": [{"sparsity": bench["sparsity"],
+                      **{method: {key: bench[method][key] for key in keep}
+                         for method in ("grid", "gradient")},
+                      "difference": [bench["held_out_difference"],
+                                     bench["held_out_difference_ci95"]],
+                      "env_steps_ratio": bench["env_steps_ratio"]}
+                     for bench in map(_load, runs)]}
+
+
+def render_bench_search(study: dict) -> str:
+    def held_out(result: dict) -> str:
+        return f"{result['held_out_mean']:.1f} +- {result['held_out_ci95']:.1f}"
+    return _table(["sparsity", "grid: return (candidates, env steps)",
+                   "gradient, budget 1: return (env steps)", "gradient - grid (paired)",
+                   "env steps, gradient / grid"], [
+        (f"{row['sparsity']:.0%}",
+         f"{held_out(row['grid'])} ({row['grid']['evaluations']}, "
+         f"{row['grid']['env_steps']:,})",
+         f"{held_out(row['gradient'])} ({row['gradient']['env_steps']:,})",
+         f"{row['difference'][0]:+.1f} +- {row['difference'][1]:.1f}",
+         f"{row['env_steps_ratio']:.1%}") for row in study["rows"]])
+
+
 def _percent(share: float) -> str:
     """A share as a whole percentage, without a negative zero."""
     text = f"{share:.0%}"
@@ -334,6 +361,7 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "why_prune_cartpole": render_sweep,
              "methods_tdmpc2_cartpole": render_world_model_rows,
              "component_cuts_tdmpc2_cartpole": render_component_cuts,
+             "bench_search": render_bench_search,
              "finetune_tdmpc2_cartpole_80_90": render_finetuned_sweep}
 COLLECTORS = {
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
@@ -357,6 +385,8 @@ COLLECTORS = {
     "component_cuts_tdmpc2_cartpole": lambda: collect_component_cuts(
         ROOT / "results" / "sweep-cartpole-50", "cartpole-swingup",
         ["magnitude", "activation", "gradient", "grid", "cmaes"], 0.5),
+    "bench_search": lambda: collect_bench_search(
+        [ROOT / "results" / f"bench-search-{rho}.json" for rho in (50, 70)]),
     "finetune_tdmpc2_cartpole_80_90": lambda: collect_whole_agent_sweep(
         ROOT / "results" / "sweep-cartpole-80-90"),
 }

@@ -79,3 +79,23 @@ def test_a_world_model_sweep_renders_its_returns_steps_and_stability(tmp_path):
         pytest.approx(magnitude["sparsity"]))
     assert "| magnitude | " in script.render_component_cuts({"target": 0.3, "cuts": {
         "magnitude": cuts}})
+
+
+def test_the_search_benchmark_renders_both_searches_and_their_paired_difference(
+        tmp_path, monkeypatch, capsys):
+    agent = small_tdmpc2()
+    agent.meta.update(task="dmc/cartpole-swingup", action_repeat=2)
+    agent.save(tmp_path / "agent.pt")
+    monkeypatch.setattr(sys, "argv", [
+        "bench_search.py", "--agent", str(tmp_path / "agent.pt"), "--sparsity", "0.3",
+        "--grid-budget", "2", "--episodes", "1", "--max-episode-steps", "10",
+        "--eval-episodes", "2", "--out", str(tmp_path / "bench")])
+    load_script("bench_search").main()
+    (tmp_path / "bench.json").write_text(capsys.readouterr().out)
+    script = _script()
+    study = script.collect_bench_search([tmp_path / "bench.json"])
+    row = study["rows"][0]
+    assert row["grid"]["env_steps"] > 0 and row["gradient"]["env_steps"] > 0
+    line = script.render_bench_search(study).splitlines()[-1]
+    assert line.startswith(f"| 30% | {row['grid']['held_out_mean']:.1f} +- ")
+    assert line.endswith(f" | {row['env_steps_ratio']:.1%} |")
