@@ -344,8 +344,14 @@ def render_robust_study(study: dict) -> str:
     dense_worst = study["agents"]["dense"]["worst"]
     return _table(["agent", "nominal", "mean over the grid", "worst on the grid",
                    "worst / dense worst"], [
-        (name, f"{row['nominal']:.0f}", f"{row['mean']:.0f}", f"{row['worst']:.0f}",
+        (name, f"{row['nominal']:.0f}", f"{row['mean']:.0f}", _worst(row),
          f"{row['worst'] / dense_worst:.0%}") for name, row in study["agents"].items()])
+
+
+def _worst(row: dict) -> str:
+    """The worst grid point's mean, with its CI where the study kept it."""
+    ci = f" +- {row['worst_ci95']:.0f}" if "worst_ci95" in row else ""
+    return f"{row['worst']:.0f}{ci}"
 
 
 RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_budgets,
@@ -354,7 +360,9 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "backends": render_backends, "robust_study": render_robust_study,
              "robust_study_cartpole": render_robust_study,
              "robust_study_ft": render_robust_study,
-             "robust_study_ft16": render_robust_study, "sac_sweep": render_sweep,
+             "robust_study_ft16": render_robust_study,
+             "robust_study_wide": render_robust_study,
+             "robust_study_wide_seed1": render_robust_study, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep,
              "finetune_tdmpc2_cartpole": render_finetuned_sweep,

@@ -62,6 +62,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--executor", default="inprocess")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", default="results/robust")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the searches, their episodes and drawn systems, and the "
+                             "small baselines (held-out episodes stay on seeds 1000..)")
     parser.add_argument("--readme", action="store_true",
                         help="also write results/readme/NAME.json")
     parser.add_argument("--readme-name", default="robust_study")
@@ -77,8 +80,8 @@ def main() -> None:
     trained.check(list(trained.files))  # a missing file fails now, not after the searches
     out = Path(args.out)
     dense = rlprune.load_agent(args.agent)
-    nominal = Evaluation(None, args.episodes, 0, args.max_episode_steps, race=True)
-    robust = Evaluation(None, args.episodes, 0, args.max_episode_steps,
+    nominal = Evaluation(None, args.episodes, args.seed, args.max_episode_steps, race=True)
+    robust = Evaluation(None, args.episodes, args.seed, args.max_episode_steps,
                         perturb=args.search_systems, aggregate="worst")
     executor = make_executor(args.executor, args.workers)
     grouper = rlprune.ComponentGrouper(dense)
@@ -92,8 +95,8 @@ def main() -> None:
         for name, evaluation in (("nominal cmaes", nominal), ("robust cmaes", robust)):
             result = search(dense, objective_for(dense, evaluation), rho, 0.01,
                             method="cmaes", budget=args.budget, criterion="activation",
-                            run_dir=out / f"{name.replace(' ', '-')}-{rho}", progress=False,
-                            executor=executor)
+                            seed=args.seed, run_dir=out / f"{name.replace(' ', '-')}-{rho}",
+                            progress=False, executor=executor)
             pruned = agents[f"{name} {rho:.0%}"] = rlprune.prune_physically(dense,
                                                                              result.plan)
             print(f"{name} {rho:.0%}: searched {result.metric:.1f}", flush=True)
@@ -107,8 +110,8 @@ def main() -> None:
                 verdict = "kept" if report["kept"] else "not kept"
                 print(f"{name}+ft {rho:.0%}: validation {report['metric']:.1f} vs "
                       f"{report['untuned_metric']:.1f} untuned ({verdict})", flush=True)
-        agents[f"distill-small {rho:.0%}"] = small(dense, rho, 0)[0]
-    agents.update({f"scratch-small {rho:.0%}": trained(dense, rho, 0)[0]
+        agents[f"distill-small {rho:.0%}"] = small(dense, rho, args.seed)[0]
+    agents.update({f"scratch-small {rho:.0%}": trained(dense, rho, args.seed)[0]
                    for rho in trained.files})
     rows = robustness_study(agents, "HalfCheetah-v5" if args.agent == "sac-halfcheetah"
                             else dense.describe()["task"], grid, out / "held-out",
@@ -118,14 +121,16 @@ def main() -> None:
                             log=lambda line: print(line, flush=True))
     summary = {"agent": args.agent, "search_systems": args.search_systems,
                "held_out_grid": args.held_out_grid, "held_out_episodes": args.held_out_episodes,
-               "budget": args.budget, "agents": {}}
+               "budget": args.budget, "seed": args.seed, "agents": {}}
     nominal_point = {name: NOMINAL.get(name, 0.0) for name in grid}
     for name in agents:
-        means = np.array([r["mean"] for r in rows if r["agent"] == name])
-        nominal_row = next(r for r in rows if r["agent"] == name
-                           and r["perturb"] == nominal_point)
-        summary["agents"][name] = {"nominal": nominal_row["mean"], "worst": float(means.min()),
-                                   "mean": float(means.mean())}
+        own = [r for r in rows if r["agent"] == name]
+        nominal_row = next(r for r in own if r["perturb"] == nominal_point)
+        worst_row = min(own, key=lambda r: r["mean"])
+        summary["agents"][name] = {"nominal": nominal_row["mean"], "worst": worst_row["mean"],
+                                   "worst_ci95": worst_row["ci95"],
+                                   "worst_at": worst_row["perturb"],
+                                   "mean": float(np.mean([r["mean"] for r in own]))}
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write_text(out / "study.json", text)
     if args.readme:
