@@ -348,6 +348,37 @@ def render_robust_study(study: dict) -> str:
          f"{row['worst'] / dense_worst:.0%}") for name, row in study["agents"].items()])
 
 
+def collect_robust_runs(runs: list[Path], rho: float) -> dict:
+    """Robust pruning at one sparsity across search sets and seeds: each run's (study.json of
+    ``scripts/robust_study.py``) robust, fine-tuned actor against the dense worst case."""
+    def worst(row: dict) -> dict:
+        return {key: row[key] for key in ("worst", "worst_ci95", "worst_at", "kept")
+                if key in row}
+    studies = [_load(run / "study.json") for run in runs]
+    if len({json.dumps(study["agents"]["dense"]) for study in studies}) != 1:
+        raise ValueError("the runs' dense agents were not measured alike (held-out grid, "
+                         "episodes): their worst cases cannot share a table")
+    return {"sparsity": rho, "held_out_grid": studies[0]["held_out_grid"],
+            "held_out_episodes": studies[0]["held_out_episodes"],
+            "dense": worst(studies[0]["agents"]["dense"]),
+            "runs": [{"search_systems": study["search_systems"], "seed": study["seed"],
+                      **{name: worst(study["agents"][f"{name} {rho:.0%}"])
+                         for name in ("nominal cmaes", "robust cmaes", "robust cmaes+ft")}}
+                     for study in studies]}
+
+
+def render_robust_runs(study: dict) -> str:
+    dense = study["dense"]["worst"]
+    return _table(["search systems (worst of)", "seed", "nominal cmaes", "robust cmaes",
+                   "robust cmaes+ft (distilled actor kept?)", "robust+ft / dense worst"], [
+        (f"`{run['search_systems']}`", str(run["seed"]), _worst(run["nominal cmaes"]),
+         _worst(run["robust cmaes"]),
+         f"{_worst(run['robust cmaes+ft'])} ({'yes' if run['robust cmaes+ft']['kept'] else 'no'})",
+         _percent(run["robust cmaes+ft"]["worst"] / dense)) for run in study["runs"]]) + (
+        f"\n\n(worst held-out grid point's mean return +- 95% CI, {study['held_out_episodes']} "
+        f"episodes per point; dense: {_worst(study['dense'])})")
+
+
 def _worst(row: dict) -> str:
     """The worst grid point's mean, with its CI where the study kept it."""
     ci = f" +- {row['worst_ci95']:.0f}" if "worst_ci95" in row else ""
@@ -361,8 +392,7 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "robust_study_cartpole": render_robust_study,
              "robust_study_ft": render_robust_study,
              "robust_study_ft16": render_robust_study,
-             "robust_study_wide": render_robust_study,
-             "robust_study_wide_seed1": render_robust_study, "sac_sweep": render_sweep,
+             "robust_runs_sac_80": render_robust_runs, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
              "finetune_sac_hopper": render_finetuned_sweep,
              "finetune_tdmpc2_cartpole": render_finetuned_sweep,
@@ -397,6 +427,9 @@ COLLECTORS = {
         [ROOT / "results" / f"bench-search-{rho}.json" for rho in (50, 70)]),
     "finetune_tdmpc2_cartpole_80_90": lambda: collect_whole_agent_sweep(
         ROOT / "results" / "sweep-cartpole-80-90"),
+    "robust_runs_sac_80": lambda: collect_robust_runs(
+        [ROOT / "results" / run for run in ("robust-ft32", "robust-vertices", "robust-wide",
+                                            "robust-wide-seed1", "robust-wide-seed2")], 0.8),
 }
 """Sources rebuilt from run folders by ``collect`` (robust_study*.json are written by
 scripts/robust_study.py --readme)."""

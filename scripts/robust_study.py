@@ -89,6 +89,7 @@ def main() -> None:
                                  args.distill_steps)
     grid = parse_grid(args.held_out_grid)
     agents = {"dense": dense}
+    tuning_kept = {}  # +ft agent name -> whether validation kept the distilled actor
     for rho in (float(s) for s in args.sparsities.split(",")):
         agents[f"magnitude {rho:.0%}"] = rlprune.prune_physically(
             dense, baseline_plan(grouper, "magnitude", rho, 0.01))
@@ -107,6 +108,7 @@ def main() -> None:
                         objective, dense, out / f"{name.replace(' ', '-')}-{rho}"),
                     args.finetune, objective_for(dense, evaluation.validation()))
                 agents[f"{name}+ft {rho:.0%}"] = tuned
+                tuning_kept[f"{name}+ft {rho:.0%}"] = report["kept"]
                 verdict = "kept" if report["kept"] else "not kept"
                 print(f"{name}+ft {rho:.0%}: validation {report['metric']:.1f} vs "
                       f"{report['untuned_metric']:.1f} untuned ({verdict})", flush=True)
@@ -130,7 +132,9 @@ def main() -> None:
         summary["agents"][name] = {"nominal": nominal_row["mean"], "worst": worst_row["mean"],
                                    "worst_ci95": worst_row["ci95"],
                                    "worst_at": worst_row["perturb"],
-                                   "mean": float(np.mean([r["mean"] for r in own]))}
+                                   "mean": float(np.mean([r["mean"] for r in own])),
+                                   **({"kept": tuning_kept[name]} if name in tuning_kept
+                                      else {})}
     text = json.dumps(summary, indent=1) + "\n"
     atomic_write_text(out / "study.json", text)
     if args.readme:
