@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import rlprune
 from rlprune.analysis.robustness import parse_grid, robustness_study
@@ -65,6 +66,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the searches, their episodes and drawn systems, and the "
                              "small baselines (held-out episodes stay on seeds 1000..)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's); recorded in study.json, as "
+                             "fine-tuning, and so the +ft rows, differ from one count to "
+                             "another (float sums in another order)")
     parser.add_argument("--readme", action="store_true",
                         help="also write results/readme/NAME.json")
     parser.add_argument("--readme-name", default="robust_study")
@@ -76,6 +81,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     trained = TrainedSmallAgents.parse(args.scratch)
     trained.check(list(trained.files))  # a missing file fails now, not after the searches
     out = Path(args.out)
@@ -123,7 +130,8 @@ def main() -> None:
                             log=lambda line: print(line, flush=True))
     summary = {"agent": args.agent, "search_systems": args.search_systems,
                "held_out_grid": args.held_out_grid, "held_out_episodes": args.held_out_episodes,
-               "budget": args.budget, "seed": args.seed, "agents": {}}
+               "budget": args.budget, "seed": args.seed,
+               "threads": torch.get_num_threads(), "agents": {}}
     nominal_point = {name: NOMINAL.get(name, 0.0) for name in grid}
     for name in agents:
         own = [r for r in rows if r["agent"] == name]

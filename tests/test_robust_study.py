@@ -8,6 +8,7 @@ import json
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import load_script, small_tdmpc2
 
@@ -26,8 +27,12 @@ def _study(tmp_path, monkeypatch, seed: int, held_out_episodes: int = 2):
         "--held-out-episodes", str(held_out_episodes), "--held-out-max-steps", "10",
         "--distill-steps", "5", "--finetune", "5",
         "--search-systems", "mass=0.8~1.2,draws=2", "--held-out-grid", "mass=0.5:1.5:3",
-        "--seed", str(seed), "--out", str(out)])
-    load_script("robust_study").main()
+        "--seed", str(seed), "--threads", "1", "--out", str(out)])
+    threads = torch.get_num_threads()
+    try:
+        load_script("robust_study").main()
+    finally:
+        torch.set_num_threads(threads)  # --threads 1 must not leak into later tests
     return out
 
 
@@ -35,7 +40,7 @@ def test_the_study_reports_each_agents_worst_grid_point_with_its_ci(tmp_path, mo
     out = _study(tmp_path, monkeypatch, seed=3)
     study = json.loads((out / "study.json").read_text())
     rows = json.loads((out / "held-out" / "results.json").read_text())["rows"]
-    assert study["seed"] == 3
+    assert (study["seed"], study["threads"]) == (3, 1)
     assert set(study["agents"]) == {"dense", "magnitude 50%", "nominal cmaes 50%",
                                     "nominal cmaes+ft 50%", "robust cmaes 50%",
                                     "robust cmaes+ft 50%", "distill-small 50%"}
@@ -62,9 +67,9 @@ def test_runs_with_other_seeds_share_a_table_only_when_measured_alike(tmp_path, 
     lines = script.render_robust_runs(collected).splitlines()
     for line, run in zip(lines[2:4], collected["runs"]):
         tuned = run["robust cmaes+ft"]
-        assert line.startswith(f"| `mass=0.8~1.2,draws=2` | {run['seed']} | ")
+        assert line.startswith(f"| `mass=0.8~1.2,draws=2` | {run['seed']} | 1 | ")
         assert f"{tuned['worst']:.0f} +- {tuned['worst_ci95']:.0f} (" in line
-        assert line.endswith(f" | {tuned['worst'] / collected['dense']['worst']:.0%} |")
+        assert line.endswith(f" | {tuned['worst'] / collected['dense']['worst']:.1%} |")
     other_episodes = _study(tmp_path, monkeypatch, seed=4, held_out_episodes=3)
     with pytest.raises(ValueError, match="not measured alike"):
         script.collect_robust_runs([runs[0], other_episodes], 0.5)

@@ -3,12 +3,13 @@
 A grid spec names each perturbation with a value or a ``start:stop:count`` range, e.g.
 ``"mass=0.5:2:4,obs_noise=0:0.1:3"`` (4 x 3 points). Every agent is evaluated at every
 point on the same seeded episodes; finished points are kept in ``results.json`` and
-skipped when the study is run again.
+skipped when the study is run again with the same agent (same name and weights).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from envs import PERTURBATIONS
 from rlprune.adapters.base import AgentAdapter
@@ -64,11 +66,24 @@ def _evaluate_point(env: str, settings: dict, job: tuple[str, AgentAdapter, dict
                                     wrappers=settings["wrappers"])
     result = evaluator.evaluate(agent)
     return {"agent": label, "perturb": perturb, "mean": result.mean, "ci95": result.ci95,
-            "failed": int(result.failed.sum()), "seconds": result.wall_time}
+            "failed": int(result.failed.sum()), "seconds": result.wall_time,
+            "weights": weights_id(agent)}
 
 
 def _key(label: str, perturb: dict) -> tuple[str, str]:
     return label, json.dumps(perturb, sort_keys=True)
+
+
+def weights_id(agent: AgentAdapter) -> str:
+    """A digest of every component's weights: a resumed study re-evaluates an agent whose
+    name is the same but whose weights are not (a fine-tuning redone on other threads)."""
+    digest = hashlib.sha1()
+    for name, component in sorted(agent.components().items()):
+        for key, value in sorted(component.module.state_dict().items()):
+            digest.update(f"{name}.{key}".encode())
+            digest.update(value.detach().cpu().to(torch.float64).contiguous().numpy().tobytes()
+                          if isinstance(value, torch.Tensor) else repr(value).encode())
+    return digest.hexdigest()[:16]
 
 
 def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[str, list[float]],
@@ -85,7 +100,8 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     gets one line per finished grid point and agent. A parallel ``executor`` (process
     pool, Ray) evaluates the pairs side by side; rows are the same and in the same order.
     A study in ``out`` resumes only with the same env, episodes, seed and episode cap
-    (other grid points and agents may be added).
+    (other grid points and agents may be added); a saved row is reused only for an agent
+    with the same name and weights.
 
     Raises:
         ValueError: ``out`` holds a study with other settings.
@@ -103,7 +119,9 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
     names = list(grid)
     points = [dict(zip(names, values)) for values in itertools.product(*grid.values())]
     pairs = [(label, perturb) for perturb in points for label in agents]
-    rows = {_key(r["agent"], r["perturb"]): r for r in saved.get("rows", [])}
+    ids = {label: weights_id(agent) for label, agent in agents.items()}
+    rows = {_key(r["agent"], r["perturb"]): r for r in saved.get("rows", [])
+            if r.get("weights") == ids.get(r["agent"], r.get("weights"))}
     jobs = [(label, agents[label], perturb) for label, perturb in pairs
             if _key(label, perturb) not in rows]
     order = {_key(*pair): i for i, pair in enumerate(pairs)}
