@@ -362,7 +362,7 @@ def collect_robust_runs(runs: list[Path], rho: float) -> dict:
             "held_out_episodes": studies[0]["held_out_episodes"],
             "dense": worst(studies[0]["agents"]["dense"]),
             "runs": [{"search_systems": study["search_systems"], "seed": study["seed"],
-                      "threads": study.get("threads"),
+                      "threads": study.get("threads"), "finetune": study.get("finetune"),
                       **{name: worst(study["agents"][f"{name} {rho:.0%}"])
                          for name in ("nominal cmaes", "robust cmaes", "robust cmaes+ft")}}
                      for study in studies]}
@@ -370,11 +370,11 @@ def collect_robust_runs(runs: list[Path], rho: float) -> dict:
 
 def render_robust_runs(study: dict) -> str:
     dense = study["dense"]["worst"]
-    return _table(["search systems (worst of)", "seed", "torch threads", "nominal cmaes",
-                   "robust cmaes", "robust cmaes+ft (distilled actor kept?)",
+    return _table(["search systems (worst of)", "seed", "torch threads", "distillation steps",
+                   "nominal cmaes", "robust cmaes", "robust cmaes+ft (distilled actor kept?)",
                    "robust+ft / dense worst"], [
         (f"`{run['search_systems']}`", str(run["seed"]), str(run["threads"]),
-         _worst(run["nominal cmaes"]),
+         str(run["finetune"]), _worst(run["nominal cmaes"]),
          _worst(run["robust cmaes"]),
          f"{_worst(run['robust cmaes+ft'])} ({'yes' if run['robust cmaes+ft']['kept'] else 'no'})",
          f"{run['robust cmaes+ft']['worst'] / dense:.1%}") for run in study["runs"]]) + (
@@ -431,7 +431,8 @@ COLLECTORS = {
     "finetune_tdmpc2_cartpole_80_90": lambda: collect_whole_agent_sweep(
         ROOT / "results" / "sweep-cartpole-80-90"),
     "robust_runs_sac_80": lambda: collect_robust_runs(
-        [ROOT / "results" / f"{run}{threads}" for threads in ("", "-t2")
+        [ROOT / "results" / f"{run}{steps}{threads}" for steps in ("", "-ft20k")
+         for threads in ("", "-t2")
          for run in ("robust-ft32", "robust-vertices", "robust-wide", "robust-wide-seed1",
                      "robust-wide-seed2")], 0.8),
 }

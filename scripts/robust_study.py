@@ -130,7 +130,7 @@ def main() -> None:
                             log=lambda line: print(line, flush=True))
     summary = {"agent": args.agent, "search_systems": args.search_systems,
                "held_out_grid": args.held_out_grid, "held_out_episodes": args.held_out_episodes,
-               "budget": args.budget, "seed": args.seed,
+               "budget": args.budget, "seed": args.seed, "finetune": args.finetune,
                "threads": torch.get_num_threads(), "agents": {}}
     nominal_point = {name: NOMINAL.get(name, 0.0) for name in grid}
     for name in agents:

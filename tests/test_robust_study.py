@@ -40,7 +40,7 @@ def test_the_study_reports_each_agents_worst_grid_point_with_its_ci(tmp_path, mo
     out = _study(tmp_path, monkeypatch, seed=3)
     study = json.loads((out / "study.json").read_text())
     rows = json.loads((out / "held-out" / "results.json").read_text())["rows"]
-    assert (study["seed"], study["threads"]) == (3, 1)
+    assert (study["seed"], study["threads"], study["finetune"]) == (3, 1, 5)
     assert set(study["agents"]) == {"dense", "magnitude 50%", "nominal cmaes 50%",
                                     "nominal cmaes+ft 50%", "robust cmaes 50%",
                                     "robust cmaes+ft 50%", "distill-small 50%"}
@@ -67,7 +67,7 @@ def test_runs_with_other_seeds_share_a_table_only_when_measured_alike(tmp_path, 
     lines = script.render_robust_runs(collected).splitlines()
     for line, run in zip(lines[2:4], collected["runs"]):
         tuned = run["robust cmaes+ft"]
-        assert line.startswith(f"| `mass=0.8~1.2,draws=2` | {run['seed']} | 1 | ")
+        assert line.startswith(f"| `mass=0.8~1.2,draws=2` | {run['seed']} | 1 | 5 | ")
         assert f"{tuned['worst']:.0f} +- {tuned['worst_ci95']:.0f} (" in line
         assert line.endswith(f" | {tuned['worst'] / collected['dense']['worst']:.1%} |")
     other_episodes = _study(tmp_path, monkeypatch, seed=4, held_out_episodes=3)
