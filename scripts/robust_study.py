@@ -4,7 +4,7 @@ pruning, measured").
     .venv/bin/python scripts/robust_study.py [--agent sac-halfcheetah] [--out results/robust]
         [--sparsities 0.5,0.8] [--search-systems SPEC] [--held-out-grid SPEC]
         [--executor process --workers 2] [--readme [--readme-name robust_study]]
-        [--scratch 0.8=runs/scratch-sac-80/agent.zip]
+        [--scratch 0.8=runs/scratch-sac-80/agent.zip] [--seed S] [--threads N]
 
 For each sparsity: global magnitude; CMA-ES on the nominal return; CMA-ES on the worst
 return over seeded random systems (mass, friction, observation noise drawn from ranges);
@@ -14,7 +14,9 @@ with the dense agent's env-step budget (``scripts/train_sb3.py --actor-arch``). 
 the dense one included, is then evaluated on a grid of systems the
 searches never played (other values, other episode seeds). Writes ``OUT/study.json`` (and
 ``results/readme/NAME.json`` with ``--readme``); searches and held-out points resume from
-``OUT``. ``--executor`` spreads candidates and held-out points over workers (same rows).
+``OUT`` (a held-out point only for the same agent weights: fine-tuning redone on another
+thread count gives other weights). ``--executor`` spreads candidates and held-out points
+over workers (same rows).
 """
 
 from __future__ import annotations
