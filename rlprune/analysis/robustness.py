@@ -66,8 +66,7 @@ def _evaluate_point(env: str, settings: dict, job: tuple[str, AgentAdapter, dict
                                     wrappers=settings["wrappers"])
     result = evaluator.evaluate(agent)
     return {"agent": label, "perturb": perturb, "mean": result.mean, "ci95": result.ci95,
-            "failed": int(result.failed.sum()), "seconds": result.wall_time,
-            "weights": weights_id(agent)}
+            "failed": int(result.failed.sum()), "seconds": result.wall_time}
 
 
 def _key(label: str, perturb: dict) -> tuple[str, str]:
@@ -132,7 +131,7 @@ def robustness_study(agents: Mapping[str, AgentAdapter], env: str, grid: dict[st
 
     evaluate = functools.partial(_evaluate_point, env, settings)
     for _, row, _where in run_units(executor, evaluate, jobs):
-        rows[_key(row["agent"], row["perturb"])] = row
+        rows[_key(row["agent"], row["perturb"])] = {**row, "weights": ids[row["agent"]]}
         point = ", ".join(f"{k}={v:g}" for k, v in row["perturb"].items())
         log(f"[{len(rows)}/{len(pairs)}] {point}: {row['agent']} {row['mean']:.1f} +- "
             f"{row['ci95']:.1f} ({row['seconds']:.0f}s)")
