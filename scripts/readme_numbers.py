@@ -397,6 +397,8 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "robust_study_ft16": render_robust_study,
              "robust_runs_sac_80": render_robust_runs, "sac_sweep": render_sweep,
              "paper_sac_halfcheetah": render_sweep, "paper_sac_hopper": render_sweep,
+             "paper_tdmpc2_cartpole": render_sweep,
+             "paper_world_model_cartpole": render_world_model_rows,
              "finetune_sac_hopper": render_finetuned_sweep,
              "finetune_tdmpc2_cartpole": render_finetuned_sweep,
              "why_prune_cartpole": render_sweep,
@@ -415,6 +417,11 @@ COLLECTORS = {
     "sac_sweep": lambda: collect_sweep(ROOT / "results" / "sweep-sac"),
     "paper_sac_halfcheetah": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-halfcheetah"),
     "paper_sac_hopper": lambda: collect_sweep(ROOT / "results" / "paper" / "sac-hopper"),
+    "paper_tdmpc2_cartpole": lambda: collect_whole_agent_sweep(
+        ROOT / "results" / "paper" / "cartpole-swingup"),
+    "paper_world_model_cartpole": lambda: collect_world_model_rows(
+        ROOT / "results" / "paper" / "cartpole-swingup",
+        ["magnitude", "grid", "gradient", "cmaes"], [0.6, 0.8]),
     "finetune_sac_hopper": lambda: collect_sweep(ROOT / "results" / "sweep-hopper-ft"),
     "finetune_tdmpc2_cartpole": lambda: collect_whole_agent_sweep(
         ROOT / "results" / "sweep-cartpole-70"),
