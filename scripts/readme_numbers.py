@@ -296,6 +296,43 @@ def render_bench_search(study: dict) -> str:
          f"{row['env_steps_ratio']:.1%}") for row in study["rows"]])
 
 
+def collect_shipped_cards(checkpoints: Path) -> dict:
+    """Each shipped checkpoint's card (the ``.json`` beside it), keyed by the file it describes."""
+    return {next(p.name for p in checkpoints.glob(f"{card.stem}.*") if p.suffix in (".pt", ".zip")):
+            _load(card) for card in sorted(checkpoints.glob("*.json"))}
+
+
+def render_shipped_cards(cards: dict) -> str:
+    return _table(["file", "what", "measured"], [
+        (f"`{name}`", _shipped_what(card), _shipped_measured(card))
+        for name, card in cards.items()])
+
+
+def _shipped_what(card: dict) -> str:
+    if card.get("kind") == "tdmpc2":
+        return (f"TD-MPC2, `{card['size_preset']}` preset ({card['params_total'] / 1e6:.2f}M "
+                f"params), `{card['task']}`, {card['env_steps_trained']:,} env steps")
+    if "algorithm" in card:
+        arch = " x ".join(map(str, card["net_arch"]))
+        return (f"SB3 {card['algorithm']}, {arch}, `{card['task']}`, "
+                f"{card['env_steps_trained']:,} env steps")
+    return (f"MLP autoencoder ({card['params']:,} params) on {card['data']}, "
+            f"{card['epochs']} epochs")
+
+
+def _shipped_measured(card: dict) -> str:
+    if "eval" not in card:
+        return f"test PSNR {card['test_psnr']:.2f} dB"
+    run = card["eval"]
+    seeds = run["seeds"]
+    how = (f"MPPI {card['planner']['iterations']} x {card['planner']['num_samples']} samples"
+           if "planner" in card else "deterministic actions")
+    text = (f"{run['mean_return']:.1f} +- {run['ci95']:.1f} mean return over {run['episodes']} "
+            f"seeded episodes (seeds {seeds[0]}-{seeds[-1]}, {how}; returns "
+            f"{min(run['returns']):.1f} to {max(run['returns']):.1f})")
+    return text + (f"; re-measured {run['remeasured']}" if "remeasured" in run else "")
+
+
 def _percent(share: float) -> str:
     """A share as a whole percentage, without a negative zero."""
     text = f"{share:.0%}"
@@ -405,8 +442,10 @@ RENDERERS = {"deadline": render_deadline, "deadline_budgets": render_deadline_bu
              "methods_tdmpc2_cartpole": render_world_model_rows,
              "component_cuts_tdmpc2_cartpole": render_component_cuts,
              "bench_search": render_bench_search,
-             "finetune_tdmpc2_cartpole_80_90": render_finetuned_sweep}
+             "finetune_tdmpc2_cartpole_80_90": render_finetuned_sweep,
+             "shipped_checkpoints": render_shipped_cards}
 COLLECTORS = {
+    "shipped_checkpoints": lambda: collect_shipped_cards(ROOT / "checkpoints"),
     "deadline": lambda: collect_deadline(ROOT / "results" / "deadline"),
     "deadline_budgets": lambda: collect_deadline_budgets(ROOT / "results" / "deadline"),
     "bench_latency": lambda: _load(ROOT / "results" / "bench_latency.json"),

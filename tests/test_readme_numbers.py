@@ -99,3 +99,18 @@ def test_the_search_benchmark_renders_both_searches_and_their_paired_difference(
     line = script.render_bench_search(study).splitlines()[-1]
     assert line.startswith(f"| 30% | {row['grid']['held_out_mean']:.1f} +- ")
     assert line.endswith(f" | {row['env_steps_ratio']:.1%} |")
+
+
+def test_the_shipped_checkpoints_table_comes_from_their_cards():
+    """The cards are committed, so their collected copy must be what they say now: a card
+    rewritten by ship_checkpoint.py without re-collecting fails here."""
+    script = _script()
+    cards = script.collect_shipped_cards(ROOT / "checkpoints")
+    assert cards == script._load(script.SOURCES / "shipped_checkpoints.json")
+    assert set(cards) == {p.name for p in (ROOT / "checkpoints").iterdir()
+                          if p.suffix in (".pt", ".zip")}
+    hopper = cards["sac-hopper.zip"]["eval"]
+    row = (f"| `sac-hopper.zip` | SB3 SAC, 256 x 256, `Hopper-v5`, 320,000 env steps | "
+           f"{hopper['mean_return']:.1f} +- {hopper['ci95']:.1f} mean return over 10 seeded "
+           "episodes (seeds 0-9, deterministic actions; returns")
+    assert row in (ROOT / "README.md").read_text()
