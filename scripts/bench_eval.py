@@ -27,10 +27,10 @@ import rlprune
 
 
 def batched_vs_sequential(agent, spec: str, episodes: int, repeat: int,
-                          max_steps: int | None) -> dict:
+                          max_steps: int | None, threads: int) -> dict:
     def evaluator(n: int, seed: int) -> rlprune.ClosedLoopEvaluator:
         return rlprune.ClosedLoopEvaluator(spec, episodes=n, seed=seed, action_repeat=repeat,
-                                           max_episode_steps=max_steps)
+                                           max_episode_steps=max_steps, threads=threads)
 
     warm = evaluator(episodes, 0)
     start = time.perf_counter()
@@ -65,7 +65,8 @@ def main() -> None:
 
     tdmpc2 = rlprune.load_agent("cartpole-swingup")
     out["tdmpc2"] = batched_vs_sequential(tdmpc2, tdmpc2.task, args.episodes,
-                                          tdmpc2.action_repeat, args.max_episode_steps)
+                                          tdmpc2.action_repeat, args.max_episode_steps,
+                                          args.threads)
 
     if args.sb3:
         sb3 = rlprune.load_agent(args.sb3)
@@ -75,7 +76,7 @@ def main() -> None:
         model.learn(300)
         sb3 = rlprune.adapters.SB3Adapter(model, "SAC")
     out["sb3"] = batched_vs_sequential(sb3, args.sb3_env, args.episodes, 1,
-                                       args.max_episode_steps)
+                                       args.max_episode_steps, args.threads)
     vec = make_vec_env(lambda: envs.make_env(args.sb3_env,
                                              max_episode_steps=args.max_episode_steps),
                        n_envs=args.episodes, seed=0)

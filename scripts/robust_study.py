@@ -69,9 +69,9 @@ def parse_args() -> argparse.Namespace:
                         help="seeds the searches, their episodes and drawn systems, and the "
                              "small baselines (held-out episodes stay on seeds 1000..)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's); recorded in study.json, as "
-                             "fine-tuning, and so the +ft rows, differ from one count to "
-                             "another (float sums in another order)")
+                        help="torch threads of fine-tuning (default: torch's; episodes "
+                             "always run on one); recorded in study.json, as the +ft rows "
+                             "differ from one count to another (float sums in another order)")
     parser.add_argument("--readme", action="store_true",
                         help="also write results/readme/NAME.json")
     parser.add_argument("--readme-name", default="robust_study")

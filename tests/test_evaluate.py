@@ -9,6 +9,8 @@ from torch import nn
 
 from rlprune import ClosedLoopEvaluator, load_agent
 from rlprune.analysis.evaluate import StateRecorder
+from rlprune.search import ReturnObjective
+from rlprune.timing import torch_threads
 from tests.conftest import batched_and_singles, linear_policy, small_tdmpc2
 
 
@@ -38,6 +40,34 @@ def test_same_seed_same_returns_for_a_planning_agent():
                                 max_episode_steps=60).evaluate(agent)
     assert not np.array_equal(a.returns, other.returns)
     assert a.ci95 > 0 and np.isfinite(a.mean) and a.std >= 0
+
+
+def test_an_evaluation_acts_on_its_own_thread_count_whatever_the_process_uses():
+    """Returns must not depend on the machine's or the worker's thread count: a planner's
+    closed loop turns sums rounded another way into other returns."""
+    agent = small_tdmpc2()
+    act, seen = agent.act, []
+    agent.act = lambda *args: (seen.append(torch.get_num_threads()), act(*args))[1]
+
+    def evaluate(**threads):
+        return ClosedLoopEvaluator("dmc/cartpole-swingup", episodes=2, seed=3, action_repeat=2,
+                                   max_episode_steps=20, **threads).evaluate(agent)
+
+    with torch_threads(3):
+        one = evaluate()
+        assert not one.any_failed and set(seen) == {1} and torch.get_num_threads() == 3
+        seen.clear()
+        evaluate(threads=2)
+        assert set(seen) == {2}
+    with torch_threads(2):
+        np.testing.assert_array_equal(evaluate().returns, one.returns)
+    # a run state records a thread count only when it is not the default (older states
+    # stay resumable)
+    assert "threads" not in ReturnObjective(ClosedLoopEvaluator("dmc/cartpole-swingup")).describe()
+    assert ReturnObjective(ClosedLoopEvaluator("dmc/cartpole-swingup", threads=2)).describe()[
+        "threads"] == 2
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        ClosedLoopEvaluator("dmc/cartpole-swingup", threads=0)
 
 
 def test_recorder_sees_every_visited_state():

@@ -20,6 +20,7 @@ from scipy import stats as scipy_stats
 import envs
 from rlprune.adapters.base import AgentAdapter
 from rlprune.analysis.statistics import robust_summary
+from rlprune.timing import torch_threads
 
 __all__ = ["ClosedLoopEvaluator", "EvalResult", "StateRecorder", "agent_task"]
 
@@ -105,6 +106,10 @@ class ClosedLoopEvaluator:
             ``env_kwargs.yml``); ``for_agent`` passes the agent's own.
         wrappers: env wrappers the agent acts through (``envs.zoo_wrappers`` specs: RL
             Zoo's ``env_wrapper`` and ``frame_stack``); ``for_agent`` passes the agent's own.
+        threads: torch threads the agent acts on. Fixed, not the machine's count: sums
+            split over another number of threads round differently, and a planner's
+            closed loop can grow that into other returns, so an evaluation must pin it to
+            give the same returns on every machine, here or in an executor's worker.
     """
 
     def __init__(
@@ -117,9 +122,13 @@ class ClosedLoopEvaluator:
         max_episode_steps: int | None = None,
         env_kwargs: Mapping[str, Any] | None = None,
         wrappers: Sequence[Sequence[Any]] = (),
+        threads: int = 1,
     ) -> None:
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
         self.requested_spec = env
         """The spec asked for (``env_spec`` is what runs)."""
         self.env_spec, self.episodes, self.seed = envs.current_spec(env), episodes, seed
@@ -203,7 +212,8 @@ class ClosedLoopEvaluator:
         copies = self._env_list(len(seeds))
         agent.reset(seeds[0])
         try:
-            batch = envs.run_episodes(copies, agent.act, seeds, on_step=recorder)
+            with torch_threads(self.threads):
+                batch = envs.run_episodes(copies, agent.act, seeds, on_step=recorder)
         except Exception as e:  # noqa: BLE001 - a crashing simulator must not end a sweep
             for env in self._envs.pop(len(seeds)):  # never reuse an env that raised
                 env.close()

@@ -155,6 +155,8 @@ class ReturnObjective(Objective):
                      **{k: v for k, v in e.options.items() if k != "perturb_seed"}}
         if e.env_kwargs:  # only when set: run states written before stay resumable
             described["env_kwargs"] = e.env_kwargs
+        if e.threads != 1:  # the same, for a thread count other than the default
+            described["threads"] = e.threads
         return described
 
     def _clearly_worse(self, returns: list[float], reference: list[float]) -> bool:
